@@ -1,0 +1,454 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"portal/internal/audit"
+	"portal/internal/auth"
+	"portal/internal/problem"
+	"portal/internal/sim"
+	"portal/internal/store"
+	"portal/web"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: portal [command] [flags]
+
+commands:
+  serve        run the portal (the default)
+  sim          run only the simulators of Maskinporten, Digdir's self-service API and Altinn
+  user add     add a user; the password is read from standard input
+  migrate      apply database migrations and exit
+  version      print the version
+
+Run "portal COMMAND -h" for a command's flags.`
+
+// run is the whole program; main only hands it the process's inputs.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, getenv, stdout, stderr)
+	case "sim":
+		return runSim(ctx, args, getenv, stdout, stderr)
+	case "user":
+		if len(args) == 0 || args[0] != "add" {
+			return usagef("usage: portal user add --email E --name N --role admin|member (password on standard input)")
+		}
+		return runUserAdd(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "portal", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q\n%s", cmd, usage)
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{"help requested"}
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: web.RedactAttr}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore makes the data directory (owner-only) and opens the database in it.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.Data, err)
+	}
+	return store.Open(ctx, cfg.dataPath("portal.db"), log)
+}
+
+// sessionKey returns the configured key, or the one kept in the data directory, creating it
+// with mode 0600 on first start.
+func sessionKey(cfg Config) ([]byte, error) {
+	if cfg.sessionKey != nil {
+		return cfg.sessionKey, nil
+	}
+	path := cfg.dataPath("session.key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(k) < 32 {
+			return nil, fmt.Errorf("session key file %s is damaged: delete it to sign everyone out and make a new one", path)
+		}
+		return k, nil
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("session key: %w", err)
+	}
+	return k, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// adminFile is the admin client's credentials file, as the simulator writes it and as an
+// operator writes it for a real environment.
+type adminFile struct {
+	Issuer         string   `json:"issuer"`
+	SelfServiceURL string   `json:"selfservice_url"`
+	PlatformURL    string   `json:"platform_url"`
+	Org            string   `json:"org"`
+	OrgNo          string   `json:"orgno"`
+	ClientID       string   `json:"client_id"`
+	Scopes         []string `json:"scopes"`
+	CertChainPEM   string   `json:"certificate_chain_pem"`
+	PrivateKeyPEM  string   `json:"private_key_pem"`
+}
+
+func readAdminFile(path string) (adminFile, error) {
+	var a adminFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return a, fmt.Errorf("admin credentials %s cannot be read: %v", path, errors.Unwrap(err))
+	}
+	if err := json.Unmarshal(b, &a); err != nil {
+		return a, fmt.Errorf("admin credentials %s are not valid JSON: %v", path, describeJSONError(err))
+	}
+	if a.ClientID == "" || a.PrivateKeyPEM == "" {
+		return a, fmt.Errorf("admin credentials %s lack client_id or private_key_pem", path)
+	}
+	return a, nil
+}
+
+// envViews describes each environment for the web layer.
+func envViews(cfg Config) []web.Env {
+	var out []web.Env
+	for _, name := range EnvNames {
+		ec, ok := cfg.Envs[name]
+		if !ok {
+			continue
+		}
+		v := web.Env{Name: name, Label: ec.Label, Simulated: ec.Simulated(), Org: cfg.OrgCode, OrgNo: cfg.OrgNo,
+			Issuer: ec.Issuer, SelfService: ec.SelfServiceURL, Platform: ec.PlatformURL}
+		path := ec.AdminFile
+		if v.Simulated {
+			path = cfg.dataPath("sim-" + name + "-admin.json")
+		}
+		a, err := readAdminFile(path)
+		if err != nil {
+			v.Problem = err.Error()
+		} else {
+			v.AdminClient, v.Org, v.OrgNo = a.ClientID, a.Org, a.OrgNo
+			if v.Simulated {
+				v.Issuer, v.SelfService, v.Platform = a.Issuer, a.SelfServiceURL, a.PlatformURL
+			}
+		}
+		if v.Issuer != "" {
+			v.TokenURL = strings.TrimRight(v.Issuer, "/") + "/token"
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func anySimulated(cfg Config) bool {
+	for _, e := range cfg.Envs {
+		if e.Simulated() {
+			return true
+		}
+	}
+	return false
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	flags := serveFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, flags, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("close database", "err", err)
+		}
+	}()
+
+	// The simulators start first and stop last, so the portal never sees them vanish while
+	// it still serves.
+	var simSrv *http.Server
+	var simulator *sim.Sim
+	if anySimulated(cfg) {
+		ln, err := net.Listen("tcp", cfg.SimAddr)
+		if err != nil {
+			return fmt.Errorf("simulators cannot listen on %s: %w (set --sim-addr or PORTAL_SIM_ADDR)", cfg.SimAddr, err)
+		}
+		base := cfg.SimPublicURL
+		if base == "" {
+			base = "http://" + ln.Addr().String()
+		}
+		simulator, err = sim.Open(ctx, sim.Config{BaseURL: base, DataDir: cfg.Data, OrgCode: cfg.OrgCode, OrgNo: cfg.OrgNo,
+			OrgName: cfg.OrgName, SeedFile: cfg.SimSeed, AdminAPI: cfg.SimAdminAPI, Logger: log.With("component", "sim")})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("start simulators: %w", err)
+		}
+		defer simulator.Close()
+		simSrv = &http.Server{Handler: simulator.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := simSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("simulators stopped", "err", err)
+			}
+		}()
+		log.Info("simulators listening", "url", base+"/sim/")
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("portal cannot listen on %s: %w (set --addr or PORTAL_ADDR)", cfg.Addr, err)
+	}
+	public := cfg.publicURL(ln.Addr().String())
+	handler, sessions, authSvc, err := buildPortal(cfg, db, log, public)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := announceSetup(ctx, authSvc, public, log); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	log.Info("portal listening", "url", public, "version", version)
+	go sweepSessions(ctx, sessions, log)
+
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("portal server: %w", err)
+		}
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight", "timeout", time.Duration(cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("portal shutdown incomplete", "err", err)
+	}
+	if simSrv != nil {
+		if err := simSrv.Shutdown(sctx); err != nil {
+			log.Warn("simulator shutdown incomplete", "err", err)
+		}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// buildPortal wires the domain services and the web handler.
+func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (http.Handler, *auth.SessionStore, *auth.Service, error) {
+	key, err := sessionKey(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	secure := cfg.TLSCert != "" || len(cfg.proxies) > 0 && strings.HasPrefix(public, "https://")
+	if cfg.SecureCookies != nil {
+		secure = *cfg.SecureCookies
+	}
+	authSvc, err := auth.NewService(db, auth.Options{Log: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sessions, err := auth.NewSessionStore(db, auth.SessionOptions{KeyPairs: [][]byte{deriveKey(key, "session")}, Secure: secure,
+		IdleTimeout: time.Duration(cfg.IdleTimeout), MaxLifetime: time.Duration(cfg.MaxLifetime)})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envViews(cfg), SecureCookies: secure,
+		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
+		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return srv.Handler(), sessions, authSvc, nil
+}
+
+// announceSetup logs the one-time setup link while the portal has no users.
+func announceSetup(ctx context.Context, a *auth.Service, public string, log *slog.Logger) error {
+	needs, err := a.NeedsSetup(ctx)
+	if err != nil || !needs {
+		return err
+	}
+	token, err := a.CreateSetupToken(ctx)
+	if err != nil {
+		return err
+	}
+	link := public + "/setup?" + url.Values{"token": {token}}.Encode()
+	log.Warn("the portal has no users yet: open this link within an hour to create the administrator (it works once)", "setup_link", link)
+	return nil
+}
+
+func sweepSessions(ctx context.Context, s *auth.SessionStore, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.DeleteStale(ctx); err != nil {
+				log.Warn("sweep sessions", "err", err)
+			} else if n > 0 {
+				log.Info("swept stale sessions", "count", n)
+			}
+		}
+	}
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	flags := serveFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, flags, getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "database is up to date:", db.Path())
+	return db.Close()
+}
+
+func runUserAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user add", stderr)
+	flags := serveFlags(fs)
+	email := fs.String("email", "", "email address (required)")
+	name := fs.String("name", "", "full name (required)")
+	role := fs.String("role", "member", "admin or member")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, flags, getenv)
+	if err != nil {
+		return err
+	}
+	if *email == "" || *name == "" {
+		return usagef("user add needs --email and --name")
+	}
+	if !auth.ValidRole(*role) {
+		return usagef("--role must be admin or member, not %q", *role)
+	}
+	pw, err := bufio.NewReader(io.LimitReader(stdin, auth.MaxPasswordLength+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password from standard input: %w", err)
+	}
+	pw = strings.TrimRight(pw, "\r\n")
+	if msg := auth.CheckPassword(pw); msg != "" {
+		return usagef("the password on standard input is not usable: %s", msg)
+	}
+	db, err := openStore(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := auth.NewService(db, auth.Options{})
+	if err != nil {
+		return err
+	}
+	u, err := a.AddUser(ctx, *email, *name, *role, pw, audit.Meta{Actor: "cli"})
+	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
+		var msgs []string
+		for f, m := range pe.Fields {
+			msgs = append(msgs, f+": "+m)
+		}
+		return usagef("user not added: %s", strings.Join(msgs, "; "))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s (%s) as %s\n", u.Email, u.Name, u.Role)
+	return nil
+}

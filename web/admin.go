@@ -1,0 +1,341 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/auth"
+	"portal/internal/problem"
+	"portal/templates"
+)
+
+func roleOptions(selected string) []templates.Option {
+	return []templates.Option{
+		{Value: auth.RoleMember, Label: "Member", Selected: selected != auth.RoleAdmin},
+		{Value: auth.RoleAdmin, Label: "Administrator", Selected: selected == auth.RoleAdmin},
+	}
+}
+
+func teamRoleOptions(selected string) []templates.Option {
+	opts := []templates.Option{{Value: auth.TeamMember, Label: "Member (changes the team's integrations)"},
+		{Value: auth.TeamOwner, Label: "Owner (also manages the team)"}, {Value: auth.TeamViewer, Label: "Viewer (reads only)"}}
+	for i := range opts {
+		opts[i].Selected = opts[i].Value == selected
+	}
+	if selected == "" {
+		opts[0].Selected = true
+	}
+	return opts
+}
+
+func userURL(id int64) string { return "/admin/users/" + itoa(id) }
+
+func (s *Server) usersProps(c echo.Context) (templates.AdminUsersProps, error) {
+	ctx := c.Request().Context()
+	p := principal(c)
+	users, err := s.deps.Auth.ListUsers(ctx, p)
+	if err != nil {
+		return templates.AdminUsersProps{}, err
+	}
+	props := templates.AdminUsersProps{Layout: s.layout(c, "Users", "Users"), Action: "/admin/users", Roles: roleOptions("")}
+	for _, u := range users {
+		row := templates.UserRow{URL: userURL(u.ID), Name: u.Name, Email: u.Email, Role: u.Role, Disabled: u.Disabled}
+		_, ms, err := s.deps.Auth.User(ctx, p, u.ID)
+		if err != nil {
+			return props, err
+		}
+		var names []string
+		for _, m := range ms {
+			names = append(names, m.TeamName+" ("+m.Role+")")
+		}
+		row.Teams = strings.Join(names, ", ")
+		props.Users = append(props.Users, row)
+	}
+	return props, nil
+}
+
+func (s *Server) listUsers(c echo.Context) error {
+	props, err := s.usersProps(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, templates.AdminUsersPage(props))
+}
+
+func (s *Server) createUser(c echo.Context) error {
+	v, err := formValues(c)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	f, err := parseUserForm(v)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	u, token, err := s.deps.Auth.CreateUser(c.Request().Context(), principal(c), f.Email, f.Name, f.Role, s.meta(c))
+	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
+		props, lerr := s.usersProps(c)
+		if lerr != nil {
+			return lerr
+		}
+		props.Error = pe.Message
+		props.Email = templates.Field{Value: f.Email, Error: pe.Fields["email"]}
+		props.Name = templates.Field{Value: f.Name, Error: pe.Fields["name"]}
+		props.Roles = roleOptions(f.Role)
+		return render(c, http.StatusUnprocessableEntity, templates.AdminUsersPage(props))
+	}
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusCreated, templates.LinkPage(templates.LinkProps{Layout: s.layout(c, "User added", "Users"),
+		Heading: u.Name + " is added",
+		Text:    "Give this link to " + u.Email + " yourself. It works once, for 72 hours, and lets them choose a password. It is not shown again.",
+		Link:    s.absURL("/password/set", url.Values{"token": {token}}), Back: userURL(u.ID)}))
+}
+
+func (s *Server) userID(c echo.Context) (int64, error) {
+	id, ok := parseID(c.Param("id"))
+	if !ok {
+		return 0, errNotFound
+	}
+	return id, nil
+}
+
+func (s *Server) showUser(c echo.Context) error {
+	id, err := s.userID(c)
+	if err != nil {
+		return err
+	}
+	p := principal(c)
+	u, ms, err := s.deps.Auth.User(c.Request().Context(), p, id)
+	if err != nil {
+		return err
+	}
+	props := templates.AdminUserProps{Layout: s.layout(c, u.Name, "Users"), Name: u.Name, Email: u.Email, Role: u.Role,
+		Disabled: u.Disabled, Self: u.ID == p.UserID, Roles: roleOptions(u.Role),
+		RoleAction: userURL(id) + "/role", EnableAction: userURL(id) + "/disabled", SessAction: userURL(id) + "/sessions",
+		LinkAction: userURL(id) + "/password-link"}
+	for _, m := range ms {
+		props.Teams = append(props.Teams, templates.TeamRoleView{Team: m.TeamName, URL: teamURL(m.TeamID), Role: m.Role})
+	}
+	return render(c, http.StatusOK, templates.AdminUserPage(props))
+}
+
+// adminAction decodes a form, runs one domain call for the user in the path and redirects
+// back to the user's page with a message.
+func (s *Server) adminUserAction(c echo.Context, do func(id int64, v url.Values) (string, error)) error {
+	// The domain refuses non-admins too; refusing here first keeps form errors from telling
+	// a non-admin anything.
+	if !principal(c).IsAdmin() {
+		return errAdminOnly
+	}
+	id, err := s.userID(c)
+	if err != nil {
+		return err
+	}
+	v, err := formValues(c)
+	if err != nil || checkForm(v) != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	msg, err := do(id, v)
+	if err != nil {
+		return err
+	}
+	s.setFlash(c, "success", msg)
+	return redirect(c, userURL(id))
+}
+
+func (s *Server) setUserRole(c echo.Context) error {
+	return s.adminUserAction(c, func(id int64, v url.Values) (string, error) {
+		role := field(v, "role", 32)
+		return "The role is now " + role + ".", s.deps.Auth.SetRole(c.Request().Context(), principal(c), id, role, s.meta(c))
+	})
+}
+
+func (s *Server) setUserDisabled(c echo.Context) error {
+	return s.adminUserAction(c, func(id int64, v url.Values) (string, error) {
+		f, err := parseFlagForm(v)
+		if err != nil {
+			return "", problem.Invalid(err.Error(), nil)
+		}
+		msg := "The user is enabled again."
+		if f.Disabled {
+			msg = "The user is disabled and signed out everywhere."
+		}
+		return msg, s.deps.Auth.SetDisabled(c.Request().Context(), principal(c), id, f.Disabled, s.meta(c))
+	})
+}
+
+func (s *Server) endUserSessions(c echo.Context) error {
+	return s.adminUserAction(c, func(id int64, v url.Values) (string, error) {
+		n, err := s.deps.Auth.EndSessions(c.Request().Context(), principal(c), id, s.meta(c))
+		return "Ended " + itoa(n) + " session(s).", err
+	})
+}
+
+func (s *Server) newPasswordLink(c echo.Context) error {
+	id, err := s.userID(c)
+	if err != nil {
+		return err
+	}
+	token, err := s.deps.Auth.NewPasswordLink(c.Request().Context(), principal(c), id, s.meta(c))
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, templates.LinkPage(templates.LinkProps{Layout: s.layout(c, "Set-password link", "Users"),
+		Heading: "New set-password link",
+		Text:    "Give this link to the user yourself. It works once, for 72 hours. It is not shown again.",
+		Link:    s.absURL("/password/set", url.Values{"token": {token}}), Back: userURL(id)}))
+}
+
+var errAdminOnly = problem.New(problem.KindForbidden, "Only administrators may do this.")
+
+func (s *Server) teamsProps(c echo.Context) (templates.AdminTeamsProps, error) {
+	if !principal(c).IsAdmin() {
+		return templates.AdminTeamsProps{}, errAdminOnly
+	}
+	teams, err := s.deps.Auth.ListTeams(c.Request().Context())
+	if err != nil {
+		return templates.AdminTeamsProps{}, err
+	}
+	props := templates.AdminTeamsProps{Layout: s.layout(c, "Teams", "Teams"), Action: "/admin/teams"}
+	for _, t := range teams {
+		props.Teams = append(props.Teams, templates.TeamRow{URL: teamURL(t.ID), Name: t.Name})
+	}
+	return props, nil
+}
+
+func (s *Server) listTeams(c echo.Context) error {
+	props, err := s.teamsProps(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, templates.AdminTeamsPage(props))
+}
+
+func (s *Server) createTeam(c echo.Context) error {
+	v, err := formValues(c)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	f, err := parseNameForm(v)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	t, err := s.deps.Auth.CreateTeam(c.Request().Context(), principal(c), f.Name, s.meta(c))
+	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
+		props, lerr := s.teamsProps(c)
+		if lerr != nil {
+			return lerr
+		}
+		props.Error, props.Name = pe.Message, templates.Field{Value: f.Name, Error: pe.Fields["name"]}
+		return render(c, http.StatusUnprocessableEntity, templates.AdminTeamsPage(props))
+	}
+	if err != nil {
+		return err
+	}
+	s.setFlash(c, "success", "Team "+t.Name+" is created. Add its members below.")
+	return redirect(c, teamURL(t.ID))
+}
+
+func (s *Server) teamProps(c echo.Context, id int64) (templates.TeamProps, error) {
+	p := principal(c)
+	t, ms, err := s.deps.Auth.Team(c.Request().Context(), p, id)
+	if err != nil {
+		return templates.TeamProps{}, err
+	}
+	props := templates.TeamProps{Layout: s.layout(c, t.Name, "Teams"), Name: t.Name, CanManage: p.IsAdmin(),
+		RenameAction: "/admin/teams/" + itoa(id) + "/name", MemberAction: "/admin/teams/" + itoa(id) + "/members",
+		Roles: teamRoleOptions("")}
+	for _, m := range ms {
+		props.Members = append(props.Members, templates.MemberRow{Name: m.Name, Email: m.Email, Role: m.Role,
+			RemoveAction: "/admin/teams/" + itoa(id) + "/members/" + itoa(m.UserID) + "/remove"})
+	}
+	return props, nil
+}
+
+func (s *Server) showTeam(c echo.Context) error {
+	id, ok := parseID(c.Param("id"))
+	if !ok {
+		return errNotFound
+	}
+	props, err := s.teamProps(c, id)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, templates.TeamPage(props))
+}
+
+func (s *Server) teamForm(c echo.Context) (int64, url.Values, error) {
+	id, ok := parseID(c.Param("id"))
+	if !ok {
+		return 0, nil, errNotFound
+	}
+	v, err := formValues(c)
+	if err != nil || checkForm(v) != nil {
+		return 0, nil, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	return id, v, nil
+}
+
+func (s *Server) renameTeam(c echo.Context) error {
+	id, v, err := s.teamForm(c)
+	if err != nil {
+		return err
+	}
+	name := field(v, "name", 400)
+	err = s.deps.Auth.RenameTeam(c.Request().Context(), principal(c), id, name, s.meta(c))
+	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
+		props, lerr := s.teamProps(c, id)
+		if lerr != nil {
+			return lerr
+		}
+		props.RenameError, props.NewName = pe.Message, templates.Field{Value: name, Error: pe.Fields["name"]}
+		return render(c, http.StatusUnprocessableEntity, templates.TeamPage(props))
+	}
+	if err != nil {
+		return err
+	}
+	s.setFlash(c, "success", "The team is renamed.")
+	return redirect(c, teamURL(id))
+}
+
+func (s *Server) putMember(c echo.Context) error {
+	id, v, err := s.teamForm(c)
+	if err != nil {
+		return err
+	}
+	email, role := field(v, "email", maxEmailFieldSize), field(v, "role", 32)
+	err = s.deps.Auth.PutMember(c.Request().Context(), principal(c), id, email, role, s.meta(c))
+	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
+		props, lerr := s.teamProps(c, id)
+		if lerr != nil {
+			return lerr
+		}
+		props.MemberError, props.MemberEmail, props.Roles = pe.Message, templates.Field{Value: email, Error: pe.Fields["email"]}, teamRoleOptions(role)
+		return render(c, http.StatusUnprocessableEntity, templates.TeamPage(props))
+	}
+	if err != nil {
+		return err
+	}
+	s.setFlash(c, "success", email+" is now "+role+" of the team.")
+	return redirect(c, teamURL(id))
+}
+
+func (s *Server) removeMember(c echo.Context) error {
+	id, _, err := s.teamForm(c)
+	if err != nil {
+		return err
+	}
+	uid, ok := parseID(c.Param("user"))
+	if !ok {
+		return errNotFound
+	}
+	if err := s.deps.Auth.RemoveMember(c.Request().Context(), principal(c), id, uid, s.meta(c)); err != nil {
+		return err
+	}
+	s.setFlash(c, "success", "The member is removed from the team.")
+	return redirect(c, teamURL(id))
+}

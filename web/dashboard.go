@@ -1,0 +1,53 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/templates"
+)
+
+func (s *Server) envSummary(e Env) templates.EnvSummary {
+	return templates.EnvSummary{Name: e.Name, Label: e.Label, URL: "/envs/" + e.Name, Simulated: e.Simulated, Issuer: e.Issuer,
+		TokenURL: e.TokenURL, SelfService: e.SelfService, Platform: e.Platform, Org: e.Org, OrgNo: e.OrgNo,
+		AdminClient: e.AdminClient, Problem: e.Problem}
+}
+
+func (s *Server) dashboard(c echo.Context) error {
+	p := principal(c)
+	props := templates.DashboardProps{Layout: s.layout(c, "Overview", "Overview"), Name: p.Name, Admin: p.IsAdmin()}
+	for _, e := range s.cfg.Envs {
+		props.Envs = append(props.Envs, s.envSummary(e))
+	}
+	for _, t := range p.Teams {
+		props.Teams = append(props.Teams, templates.TeamRoleView{Team: t.TeamName, URL: teamURL(t.TeamID), Role: t.Role})
+	}
+	if p.IsAdmin() {
+		teams, err := s.deps.Auth.ListTeams(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if len(teams) == 0 {
+			props.Setup = append(props.Setup, "Create a team under Teams: every integration belongs to one.")
+		}
+	}
+	return render(c, http.StatusOK, templates.DashboardPage(props))
+}
+
+func (s *Server) findEnv(name string) (Env, bool) {
+	for _, e := range s.cfg.Envs {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Env{}, false
+}
+
+func (s *Server) showEnv(c echo.Context) error {
+	e, ok := s.findEnv(c.Param("env"))
+	if !ok {
+		return errNotFound
+	}
+	return render(c, http.StatusOK, templates.EnvPage(templates.EnvProps{Layout: s.layout(c, e.Label, ""), Env: s.envSummary(e)}))
+}

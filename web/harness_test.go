@@ -1,0 +1,183 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"portal/internal/audit"
+	"portal/internal/auth"
+	"portal/internal/store"
+	"portal/web"
+)
+
+// cheap hashing keeps the suite fast under -race; production uses auth.DefaultHashParams.
+var cheap = auth.HashParams{Memory: 64, Time: 1, Threads: 1}
+
+type app struct {
+	t    *testing.T
+	srv  *httptest.Server
+	db   *store.DB
+	auth *auth.Service
+	web  *web.Server
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newApp(t *testing.T) *app {
+	t.Helper()
+	ctx := t.Context()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a, err := auth.NewService(db, auth.Options{Hash: cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := auth.NewSessionStore(db, auth.SessionOptions{KeyPairs: [][]byte{bytes.Repeat([]byte("k"), 32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: web.RedactAttr}))
+	w, err := web.New(web.Config{OrgName: "Testdepartementet", PublicURL: "http://portal.test",
+		Envs:     []web.Env{{Name: "tt02", Label: "Test (tt02)", Simulated: true, Issuer: "http://sim/tt02/maskinporten/"}, {Name: "prod", Label: "Production", Simulated: true}},
+		FlashKey: bytes.Repeat([]byte("f"), 32), Log: log},
+		web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w.Handler())
+	t.Cleanup(srv.Close)
+	return &app{t: t, srv: srv, db: db, auth: a, web: w, logs: logs}
+}
+
+func (a *app) addUser(email, role string) store.User {
+	a.t.Helper()
+	u, err := a.auth.AddUser(context.Background(), email, "User "+email, role, "correct horse battery", audit.Meta{Actor: "test"})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return u
+}
+
+// client is a browser-like client: cookie jar, no automatic redirects.
+type client struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func (a *app) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: a.t, base: a.srv.URL, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+	doc    *goquery.Document
+}
+
+func (c *client) do(req *http.Request) page {
+	c.t.Helper()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	doc, _ := goquery.NewDocumentFromReader(bytes.NewReader(b))
+	return page{status: resp.StatusCode, header: resp.Header, body: string(b), doc: doc}
+}
+
+func (c *client) get(path string) page {
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
+	return c.do(req)
+}
+
+// csrf fetches a page that carries a form and returns its anti-forgery token.
+func (c *client) csrf() string {
+	c.t.Helper()
+	p := c.get("/login")
+	if p.status == http.StatusSeeOther {
+		p = c.get("/account")
+	}
+	tok, ok := p.doc.Find(`input[name="_csrf"]`).First().Attr("value")
+	if !ok || tok == "" {
+		c.t.Fatalf("no CSRF token on the sign-in page")
+	}
+	return tok
+}
+
+// post sends a form with a valid anti-forgery token.
+func (c *client) post(path string, form url.Values) page {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if form.Get("_csrf") == "" {
+		form.Set("_csrf", c.csrf())
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req)
+}
+
+func (c *client) login(email string) {
+	c.t.Helper()
+	p := c.post("/login", url.Values{"email": {email}, "password": {"correct horse battery"}})
+	if p.status != http.StatusSeeOther {
+		c.t.Fatalf("login %s: status %d: %s", email, p.status, p.body)
+	}
+}
+
+func text(p page, sel string) string {
+	return strings.TrimSpace(p.doc.Find(sel).First().Text())
+}
+
+func adminPrincipal(t *testing.T, a *app) *auth.Principal {
+	u, err := a.db.UserByEmail(t.Context(), "admin@example.no")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.auth.LoadPrincipal(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func metaFor() audit.Meta { return audit.Meta{Actor: "test"} }

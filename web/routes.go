@@ -1,0 +1,51 @@
+package web
+
+import "github.com/labstack/echo/v4"
+
+// routes registers every route of the portal, one line each, grouped by feature.
+func (s *Server) routes() {
+	e := s.e
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/static/*", serveStatic())
+
+	// Signing in and first run.
+	e.GET("/login", s.showLogin)
+	e.POST("/login", s.login)
+	e.POST("/logout", s.logout)
+	e.GET("/setup", s.showSetup)
+	e.POST("/setup", s.setup)
+	e.GET("/password/set", s.showSetPassword)
+	e.POST("/password/set", s.setPassword)
+
+	// Signed-in pages take requireUser per route (not a group), so unknown paths stay 404.
+	u := signedIn{e, s.requireUser}
+	u.GET("/", s.dashboard)
+	u.GET("/envs/:env", s.showEnv)
+	u.GET("/account", s.showAccount)
+	u.POST("/account/password", s.changePassword)
+	u.GET("/teams/:id", s.showTeam)
+
+	// Administration (the domain refuses non-admins).
+	u.GET("/admin/users", s.listUsers)
+	u.POST("/admin/users", s.createUser)
+	u.GET("/admin/users/:id", s.showUser)
+	u.POST("/admin/users/:id/role", s.setUserRole)
+	u.POST("/admin/users/:id/disabled", s.setUserDisabled)
+	u.POST("/admin/users/:id/sessions", s.endUserSessions)
+	u.POST("/admin/users/:id/password-link", s.newPasswordLink)
+	u.GET("/admin/teams", s.listTeams)
+	u.POST("/admin/teams", s.createTeam)
+	u.POST("/admin/teams/:id/name", s.renameTeam)
+	u.POST("/admin/teams/:id/members", s.putMember)
+	u.POST("/admin/teams/:id/members/:user/remove", s.removeMember)
+}
+
+// signedIn registers routes that need a signed-in person.
+type signedIn struct {
+	e       *echo.Echo
+	require echo.MiddlewareFunc
+}
+
+func (g signedIn) GET(path string, h echo.HandlerFunc)  { g.e.GET(path, h, g.require) }
+func (g signedIn) POST(path string, h echo.HandlerFunc) { g.e.POST(path, h, g.require) }

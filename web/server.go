@@ -1,0 +1,106 @@
+// Package web is the portal's HTTP face: echo setup, routes, middleware, handlers and error
+// pages. Handlers stay thin: decode the form, call one domain method, render the result.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/audit"
+	"portal/internal/auth"
+)
+
+// Env is what the web layer shows of one environment.
+type Env struct {
+	Name        string // tt02, prod
+	Label       string
+	Simulated   bool
+	Issuer      string
+	TokenURL    string
+	SelfService string
+	Platform    string
+	Org         string
+	OrgNo       string
+	AdminClient string
+	Problem     string // a configuration problem to show, if any
+}
+
+// Config is the web layer's configuration.
+type Config struct {
+	OrgName        string
+	PublicURL      string // the portal's address as people reach it, for links handed out
+	Envs           []Env
+	SecureCookies  bool
+	TrustedProxies []netip.Prefix
+	BodyLimit      string // echo size, e.g. "1M"
+	FlashKey       []byte // signs the flash cookie; 32 bytes or more
+	Log            *slog.Logger
+	Now            func() time.Time
+}
+
+// Pinger answers whether the database works, for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the domain services handlers call.
+type Deps struct {
+	Auth     *auth.Service
+	Sessions *auth.SessionStore
+	Audit    *audit.Log
+	DB       Pinger
+}
+
+// Server holds what handlers need.
+type Server struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	e     *echo.Echo
+	flash *securecookie.SecureCookie
+}
+
+// New builds the HTTP handler.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "1M"
+	}
+	if len(cfg.FlashKey) < 32 {
+		return nil, errors.New("web: flash key must be at least 32 bytes")
+	}
+	if deps.Auth == nil || deps.Sessions == nil || deps.DB == nil {
+		return nil, errors.New("web: auth, sessions and db are required")
+	}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Log, flash: securecookie.New(cfg.FlashKey, nil)}
+	s.flash.MaxAge(300)
+	s.e = s.newEcho()
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the portal's http.Handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Routes lists every registered route as "METHOD path", for tests that must cover them all.
+func (s *Server) Routes() []*echo.Route { return s.e.Routes() }
+
+func (s *Server) meta(c echo.Context) audit.Meta {
+	m := audit.Meta{Address: c.RealIP(), RequestID: requestID(c)}
+	if p := principal(c); p != nil {
+		m.ActorID, m.Actor = p.UserID, p.Email
+	}
+	return m
+}
