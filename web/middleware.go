@@ -88,14 +88,25 @@ func (s *Server) newEcho() *echo.Echo {
 			p := c.Request().URL.Path
 			return strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz"
 		},
-		// Every refusal is a plain 403 with our error page, whatever the reason.
-		ErrorHandler: func(err error, c echo.Context) error {
-			s.log.Warn("cross-site request refused", "request_id", requestID(c), "path", c.Request().URL.Path,
-				"sec_fetch_site", c.Request().Header.Get("Sec-Fetch-Site"))
-			return echo.NewHTTPError(http.StatusForbidden, "This form was sent from another site or has expired. Reload the page and try again.")
+		// Every refusal is a plain 403 with our error page, whatever the reason. A browser's
+		// cross-site POST (Sec-Fetch-Site: cross-site) never reaches ErrorHandler: echo refuses it
+		// with its own message unless AllowSecFetchSiteFunc decides, so that func refuses it the
+		// same way; same-site requests still fall back to the token, as echo does by default.
+		AllowSecFetchSiteFunc: func(c echo.Context) (bool, error) {
+			if c.Request().Header.Get(echo.HeaderSecFetchSite) == "same-site" {
+				return false, nil
+			}
+			return false, s.refuseCrossSite(c)
 		},
+		ErrorHandler: func(err error, c echo.Context) error { return s.refuseCrossSite(c) },
 	}))
 	return e
+}
+
+func (s *Server) refuseCrossSite(c echo.Context) error {
+	s.log.Warn("cross-site request refused", "request_id", requestID(c), "path", c.Request().URL.Path,
+		"sec_fetch_site", c.Request().Header.Get("Sec-Fetch-Site"))
+	return echo.NewHTTPError(http.StatusForbidden, "This form was sent from another site or has expired. Reload the page and try again.")
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)

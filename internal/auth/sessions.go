@@ -103,7 +103,7 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		return sess, err
 	}
 	now := s.opts.Now()
-	if now.Sub(row.LastSeenAt) > s.opts.IdleTimeout || now.Sub(row.CreatedAt) > s.opts.MaxLifetime {
+	if now.Sub(row.LastSeenAt) >= s.opts.IdleTimeout || now.Sub(row.CreatedAt) >= s.opts.MaxLifetime {
 		if err := s.db.DeleteSession(ctx, row.IDHash); err != nil {
 			return sess, err
 		}

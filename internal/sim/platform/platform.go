@@ -6,10 +6,16 @@ import (
 	"context"
 	"crypto/rsa"
 	"database/sql"
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 )
 
 // ServiceOwner is one entry of Altinn's org registry (altinn-orgs.json).
@@ -32,26 +38,173 @@ type Config struct {
 	ServiceOwners      func(ctx context.Context) ([]ServiceOwner, error)     // the org registry
 
 	SigningKey   *rsa.PrivateKey // signs Altinn tokens for this environment (persisted by the core)
-	SigningKeyID string
+	SigningKeyID string          // kid of Altinn tokens; empty means the SHA-1 thumbprint of the signing certificate, as Altinn uses
+
+	Options Options // behaviours the reference marks UNCONFIRMED; the zero value is the default
+}
+
+// Options switch behaviours that no public source settles (reference §7). The zero value is
+// the simulator's default choice for each.
+type Options struct {
+	// ExchangeSID makes the exchange keep the Maskinporten jti and add a new "sid", as the current
+	// altinn-authentication source does. By default the jti is replaced by a new GUID and no sid
+	// is added, as in a captured 2025-09 tt02 token.
+	ExchangeSID bool
+
+	// ExchangeEmptyErrors answers exchange failures with an empty 401 instead of the
+	// ProblemDetails body ASP.NET Core's [ApiController] defaults produce.
+	ExchangeEmptyErrors bool
+
+	// JWKSBase64URL publishes the Altinn JWKS with base64url "n" and "e" (RFC 7518). Altinn writes
+	// them with Convert.ToBase64String, i.e. standard base64 with padding, which is the default.
+	JWKSBase64URL bool
 }
 
 // Platform serves one environment's Altinn platform.
 type Platform struct {
-	cfg Config
+	cfg     Config
+	signer  *signer
+	seedMu  sync.Mutex
+	handler http.Handler
 }
 
 // New prepares the platform's tables (idempotent) and returns it.
 func New(ctx context.Context, cfg Config) (*Platform, error) {
-	return &Platform{cfg: cfg}, nil
+	switch {
+	case cfg.Env == "":
+		return nil, errors.New("platform: Env is required")
+	case cfg.DB == nil:
+		return nil, errors.New("platform: DB is required")
+	case cfg.SigningKey == nil:
+		return nil, errors.New("platform: SigningKey is required")
+	case cfg.MaskinportenKeys == nil || cfg.ServiceOwners == nil:
+		return nil, errors.New("platform: MaskinportenKeys and ServiceOwners are required")
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s, err := newSigner(cfg.SigningKey, cfg.SigningKeyID)
+	if err != nil {
+		return nil, fmt.Errorf("platform %s: signing certificate: %w", cfg.Env, err)
+	}
+	if err := migrate(ctx, cfg.DB); err != nil {
+		return nil, fmt.Errorf("platform %s: migrate: %w", cfg.Env, err)
+	}
+	p := &Platform{cfg: cfg, signer: s}
+	p.handler = http.HandlerFunc(p.route)
+	return p, nil
 }
 
 // Handler serves requests whose path has had the BaseURL's path stripped, e.g.
 // /authentication/api/v1/exchange/maskinporten and /storage/api/v1/instances.
 func (p *Platform) Handler() http.Handler {
-	return http.NotFoundHandler()
+	return p.handler
 }
 
-// SeedApp makes sure app {org}/{app} exists with at least n believable instances. Idempotent.
-func (p *Platform) SeedApp(ctx context.Context, org, app string, n int) error {
+// Issuer is the iss of Altinn tokens from this platform.
+func (p *Platform) Issuer() string {
+	return p.cfg.BaseURL + "/authentication/api/v1/openid/"
+}
+
+// JWKS returns the public key that signs this platform's Altinn tokens, with its certificate,
+// in standard JWK form (the HTTP endpoint mimics Altinn's own encoding instead).
+func (p *Platform) JWKS() jose.JSONWebKeySet {
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key:          &p.cfg.SigningKey.PublicKey,
+		KeyID:        p.signer.kid,
+		Algorithm:    string(jose.RS256),
+		Use:          "sig",
+		Certificates: p.signer.certs,
+	}}}
+}
+
+func (p *Platform) now() time.Time {
+	return p.cfg.Now().UTC()
+}
+
+// route dispatches on path segments. ASP.NET Core matches literal segments without regard to
+// case, ignores a trailing slash and answers an unknown route with an empty 404.
+func (p *Platform) route(w http.ResponseWriter, r *http.Request) {
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	lit := func(i int, s string) bool { return i < len(segs) && strings.EqualFold(segs[i], s) }
+	prefix := func(parts ...string) bool {
+		for i, s := range parts {
+			if !lit(i, s) {
+				return false
+			}
+		}
+		return true
+	}
+	var h func(http.ResponseWriter, *http.Request, []string)
+	switch {
+	case prefix("authentication", "api", "v1", "exchange") && len(segs) == 5:
+		h = func(w http.ResponseWriter, r *http.Request, s []string) { p.exchange(w, r, s[4]) }
+	case prefix("authentication", "api", "v1", "openid", ".well-known", "openid-configuration") && len(segs) == 6:
+		h = func(w http.ResponseWriter, r *http.Request, _ []string) { p.openIDConfiguration(w) }
+	case prefix("authentication", "api", "v1", "openid", ".well-known", "openid-configuration", "jwks") && len(segs) == 7:
+		h = func(w http.ResponseWriter, r *http.Request, _ []string) { p.jwksDocument(w) }
+	case prefix("storage", "api", "v1", "instances"):
+		h = p.storageRoute(segs[4:])
+	}
+	if h == nil {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	h(w, r, segs)
+}
+
+// storageRoute matches the instance routes after /storage/api/v1/instances, honouring the
+// {instanceOwnerPartyId:int} and {instanceGuid:guid} constraints.
+func (p *Platform) storageRoute(rest []string) func(http.ResponseWriter, *http.Request, []string) {
+	switch len(rest) {
+	case 0:
+		return func(w http.ResponseWriter, r *http.Request, _ []string) { p.listInstances(w, r) }
+	case 1:
+		if g, ok := parseGUID(rest[0]); ok {
+			return func(w http.ResponseWriter, r *http.Request, _ []string) { p.getInstance(w, r, g) }
+		}
+		return nil
+	}
+	party, okParty := parseRouteInt(rest[0])
+	g, okGUID := parseGUID(rest[1])
+	if !okParty || !okGUID {
+		return nil
+	}
+	switch {
+	case len(rest) == 2:
+		return func(w http.ResponseWriter, r *http.Request, _ []string) { p.getInstance(w, r, g) }
+	case len(rest) == 3 && strings.EqualFold(rest[2], "dataelements"):
+		return func(w http.ResponseWriter, r *http.Request, _ []string) { p.listDataElements(w, r, party, g) }
+	case len(rest) == 4 && strings.EqualFold(rest[2], "data"):
+		d, ok := parseGUID(rest[3])
+		if !ok {
+			return nil
+		}
+		return func(w http.ResponseWriter, r *http.Request, _ []string) { p.getData(w, r, party, g, d) }
+	}
 	return nil
+}
+
+// parseRouteInt is the {x:int} route constraint: a 32-bit integer, optional sign.
+func parseRouteInt(s string) (int32, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	return int32(n), err == nil
+}
+
+// parseGUID is the {x:guid} route constraint; the result is in lower-case D format.
+func parseGUID(s string) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(s), "urn:") {
+		return "", false
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
 }

@@ -1,0 +1,541 @@
+package main
+
+// Browser journeys: the real portal, started through run, driven by headless Chromium.
+//
+// One Chromium serves the whole TestBrowser run; each journey gets its own portal (a fresh data
+// directory) and its own browser context, so cookies never leak between journeys and the
+// journeys run in parallel. Without Chromium the journeys are skipped, unless
+// PORTAL_BROWSER_TESTS=require (make test sets it), which turns the skip into a failure.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const (
+	// browserJourneyTimeout bounds everything one journey does in the browser.
+	browserJourneyTimeout = 60 * time.Second
+	// browserStartTimeout bounds starting Chromium and starting a portal.
+	browserStartTimeout = 60 * time.Second
+	// browserStopTimeout bounds how long a stopping portal may take to return from run.
+	browserStopTimeout = 30 * time.Second
+)
+
+// browserAccount is a person the journeys sign in as.
+type browserAccount struct {
+	Email, Name, Password string
+}
+
+var browserAdmin = browserAccount{Email: "ada@example.com", Name: "Ada Lovelace", Password: "correct horse battery staple"}
+
+func TestBrowser(t *testing.T) {
+	browser := startChromium(t)
+
+	t.Run("FirstRun", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortal(t, nil)
+		if p.SetupLink == "" {
+			t.Fatal("the portal started with no users but logged no setup_link")
+		}
+		tab := openTab(t, browser)
+
+		// The setup link leads to the form that creates the first administrator.
+		tab.do("open the setup link",
+			chromedp.Navigate(p.SetupLink),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="setup-form"]`)),
+			chromedp.SendKeys(chromedp.ID("email"), browserAdmin.Email),
+			chromedp.SendKeys(chromedp.ID("name"), browserAdmin.Name),
+			chromedp.SendKeys(chromedp.ID("password"), browserAdmin.Password),
+			chromedp.SendKeys(chromedp.ID("confirm"), browserAdmin.Password),
+		)
+		tab.submit("create the administrator", `form[data-testid="setup-form"] button[type="submit"]`, http.StatusOK)
+		tab.wantDashboard(p, &browserAdmin)
+		tab.checkStyled()
+		tab.screenshot("dashboard.png")
+
+		// Sign out, then back in with the same credentials.
+		tab.submit("sign out", `button[data-testid="sign-out"]`, http.StatusOK)
+		tab.do("wait for the sign-in page", chromedp.WaitVisible(chromedp.CSS(`form[data-testid="login-form"]`)))
+		if got := tab.location(); got != p.URL+"/login" {
+			t.Errorf("after signing out the browser is at %s, want %s/login", got, p.URL)
+		}
+		tab.signIn(p, &browserAdmin)
+	})
+
+	t.Run("WrongPassword", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortal(t, &browserAdmin)
+		tab := openTab(t, browser)
+
+		tab.do("fill in the sign-in form with a wrong password",
+			chromedp.Navigate(p.URL+"/login"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="login-form"]`)),
+			chromedp.SendKeys(chromedp.ID("email"), browserAdmin.Email),
+			chromedp.SendKeys(chromedp.ID("password"), "not the right password"),
+		)
+		tab.submit("sign in", `form[data-testid="login-form"] button[type="submit"]`, http.StatusUnauthorized)
+		tab.do("wait for the error", chromedp.WaitVisible(chromedp.CSS(`[data-testid="form-error"]`)))
+		if got := tab.text(`[data-testid="form-error"]`); got != "Wrong email or password." {
+			t.Errorf("form error = %q, want %q", got, "Wrong email or password.")
+		}
+		if got := tab.value("email"); got != browserAdmin.Email {
+			t.Errorf("email field after the failed sign-in = %q, want the typed %q", got, browserAdmin.Email)
+		}
+		if got := tab.value("password"); got != "" {
+			t.Errorf("the password field was sent back filled in (%d characters); it must be empty", len(got))
+		}
+		if n := tab.count(`[data-testid="dashboard-title"], [data-testid="sign-out"]`); n != 0 {
+			t.Errorf("a wrong password shows signed-in content (%d elements)", n)
+		}
+	})
+
+	t.Run("CrossSiteFormPost", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortal(t, &browserAdmin)
+		tab := openTab(t, browser)
+		tab.signIn(p, &browserAdmin)
+
+		// The same form, sent from the portal's own page, works: the session is good and the
+		// refusal below is about where the form came from.
+		tab.do("fill in the new-team form",
+			chromedp.Navigate(p.URL+"/admin/teams"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="new-team-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Platform"),
+		)
+		tab.submit("create a team", `form[data-testid="new-team-form"] button[type="submit"]`, http.StatusOK)
+		tab.do("wait for the team page", chromedp.WaitVisible(chromedp.CSS(`[data-testid="team-name"]`)))
+
+		// Another site (localhost is a different site from 127.0.0.1) hosts a form that posts
+		// to the portal while the browser holds the signed-in session.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!DOCTYPE html><html lang="en"><head><title>You won a prize</title></head><body>
+<form method="post" action="%s"><input type="hidden" name="name" value="Forged">
+<button id="claim" type="submit">Claim your prize</button></form></body></html>`,
+				html.EscapeString(p.URL+"/admin/teams"))
+		}))
+		t.Cleanup(evil.Close)
+		evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+		if !strings.Contains(p.URL, "127.0.0.1") {
+			t.Fatalf("portal URL %s is not on 127.0.0.1, so localhost is not another site", p.URL)
+		}
+
+		tab.do("open the other site",
+			chromedp.Navigate(evilURL),
+			chromedp.WaitVisible(chromedp.ID("claim")),
+		)
+		tab.submit("send the forged form", "#claim", http.StatusForbidden)
+		tab.do("wait for the error page", chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))
+		if got := tab.location(); got != p.URL+"/admin/teams" {
+			t.Errorf("the forged form landed on %s, want the portal's %s/admin/teams", got, p.URL)
+		}
+		if got := tab.text(`[data-testid="error-page"] h1`); got != "Not allowed" {
+			t.Errorf("error page heading = %q, want %q", got, "Not allowed")
+		}
+		if got, want := tab.text(`[data-testid="error-page"] h1 + p`), "This form was sent from another site"; !strings.HasPrefix(got, want) {
+			t.Errorf("error page message = %q, want the portal's own refusal, starting %q", got, want)
+		}
+		reqID := tab.text(`[data-testid="request-id"]`)
+		if reqID == "" {
+			t.Error("the error page shows no request id")
+		}
+		if logs := p.logs.String(); !strings.Contains(logs, `msg="cross-site request refused" request_id=`+reqID) {
+			t.Errorf("the portal did not log the refusal of request %s as a cross-site request", reqID)
+		}
+
+		// Back on the portal, still signed in: only the genuine team exists.
+		tab.do("open the list of teams",
+			chromedp.Navigate(p.URL+"/admin/teams"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="teams-list"]`)),
+		)
+		teams, err := chromedp.Run(tab.ctx, chromedp.Evaluate[[]string](
+			`Array.from(document.querySelectorAll('[data-testid="teams-list"] li'), li => li.textContent.trim())`))
+		if err != nil {
+			t.Fatalf("read the list of teams: %v", err)
+		}
+		if len(teams) != 1 || teams[0] != "Platform" {
+			t.Errorf("teams after the forged post = %q, want only [Platform]", teams)
+		}
+	})
+}
+
+// startChromium starts one headless Chromium for the test and its subtests, and stops it when
+// the test ends.
+func startChromium(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		msg := "Chromium is not installed (looked for chromium and chromium-browser on PATH and /usr/bin/chromium); " +
+			"install it with `apt-get install chromium` or run `make test`, which does"
+		if os.Getenv("PORTAL_BROWSER_TESTS") == "require" {
+			t.Fatal(msg + " (PORTAL_BROWSER_TESTS=require)")
+		}
+		t.Skip(msg)
+	}
+
+	output := &browserLog{}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		// Keep Chromium off the network: the machine has none, and Chromium retries forever.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.WindowSize(1280, 900),
+		chromedp.CombinedOutput(output),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run sandboxed as root
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			t.Logf("stop Chromium: %v", err)
+		}
+		cancel()
+		cancelAlloc()
+		if out := output.String(); t.Failed() && out != "" {
+			if len(out) > 4000 {
+				out = "…" + out[len(out)-4000:]
+			}
+			t.Logf("Chromium output:\n%s", out)
+		}
+	})
+
+	// The first run starts the browser and binds it to ctx, so it must not carry a timeout;
+	// the wait is bounded here instead.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("start Chromium (%s): %v\n%s", path, err, output)
+		}
+	case <-time.After(browserStartTimeout):
+		t.Fatalf("Chromium (%s) did not start within %s\n%s", path, browserStartTimeout, output)
+	}
+	return ctx
+}
+
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	return ""
+}
+
+// browserTab is one journey's tab, in a browser context of its own (its own cookies), with
+// the steps a journey takes. Every step fails the test, saying which step, when it fails.
+type browserTab struct {
+	t   *testing.T
+	ctx context.Context // ends after browserJourneyTimeout
+}
+
+// openTab opens a tab limited to browserJourneyTimeout and closes it when the test ends.
+func openTab(t *testing.T, browser context.Context) *browserTab {
+	t.Helper()
+	tabCtx, cancelTab := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	ctx, cancel := context.WithTimeout(tabCtx, browserJourneyTimeout)
+	t.Cleanup(func() {
+		cancel()
+		cancelTab()
+	})
+	tab := &browserTab{t: t, ctx: ctx}
+	tab.do("open a tab")
+	return tab
+}
+
+// browserPortal is a portal that run serves for one test.
+type browserPortal struct {
+	URL       string // e.g. http://127.0.0.1:41234
+	SetupLink string // empty when the portal had users at start
+	logs      *browserLog
+}
+
+var (
+	browserListeningPattern = regexp.MustCompile(`msg="portal listening" url=(\S+)`)
+	browserSetupLinkPattern = regexp.MustCompile(`setup_link="?([^"\s]+)`)
+)
+
+// startBrowserPortal serves the portal from a fresh data directory, with admin added first through
+// `portal user add` when it is not nil, and stops it when the test ends.
+func startBrowserPortal(t *testing.T, admin *browserAccount) *browserPortal {
+	t.Helper()
+	dir := t.TempDir()
+	getenv := func(string) string { return "" } // PORTAL_* in the environment must not leak in
+	logs := &browserLog{}
+
+	if admin != nil {
+		var out bytes.Buffer
+		args := []string{"user", "add", "--data", dir, "--email", admin.Email, "--name", admin.Name, "--role", "admin"}
+		if err := run(t.Context(), args, getenv, strings.NewReader(admin.Password+"\n"), &out, logs); err != nil {
+			t.Fatalf("portal user add: %v\n%s%s", err, out.String(), logs)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0"}
+		runErr = run(ctx, args, getenv, strings.NewReader(""), io.Discard, logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+			if runErr != nil {
+				t.Errorf("run returned %v after the portal was asked to stop", runErr)
+			}
+		case <-time.After(browserStopTimeout):
+			t.Errorf("run did not return within %s after the portal was asked to stop", browserStopTimeout)
+		}
+		if t.Failed() {
+			t.Logf("portal log:\n%s", logs)
+		}
+	})
+
+	wctx, wcancel := context.WithTimeout(t.Context(), browserStartTimeout)
+	defer wcancel()
+	url, err := logs.waitFor(wctx, done, browserListeningPattern)
+	if err != nil {
+		select {
+		case <-done:
+			t.Fatalf("the portal stopped before it listened: %v", runErr)
+		default:
+		}
+		t.Fatalf("no %q line in the portal's log: %v", "portal listening", err)
+	}
+	p := &browserPortal{URL: strings.TrimRight(url, "/"), logs: logs}
+	// The setup link, when there is one, is logged before the portal listens.
+	if m := browserSetupLinkPattern.FindStringSubmatch(logs.String()); m != nil {
+		p.SetupLink = m[1]
+	}
+	return p
+}
+
+// browserLog collects a log and wakes those waiting for a line whenever it grows.
+type browserLog struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func (b *browserLog) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *browserLog) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor returns the first submatch of re in the log once it appears, or an error when ctx
+// ends or stopped is closed first.
+func (b *browserLog) waitFor(ctx context.Context, stopped <-chan struct{}, re *regexp.Regexp) (string, error) {
+	for {
+		b.mu.Lock()
+		m := re.FindSubmatch(b.buf.Bytes())
+		if b.changed == nil {
+			b.changed = make(chan struct{})
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		if m != nil {
+			return string(m[1]), nil
+		}
+		select {
+		case <-changed:
+		case <-stopped:
+			return "", errors.New("the program stopped")
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// do runs the steps of one part of a journey.
+func (b *browserTab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v%s", what, err, b.state())
+	}
+}
+
+// submit clicks the element, waits for the page it leads to and checks that page's status.
+func (b *browserTab) submit(what, selector string, wantStatus int) {
+	b.t.Helper()
+	resp, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.CSS(selector)))
+	if err != nil {
+		b.t.Fatalf("%s: %v%s", what, err, b.state())
+	}
+	if int(resp.Status) != wantStatus {
+		b.t.Fatalf("%s: the page came back with status %d, want %d%s", what, resp.Status, wantStatus, b.state())
+	}
+}
+
+// signIn signs in through the sign-in form and checks that the dashboard greets the person.
+func (b *browserTab) signIn(p *browserPortal, a *browserAccount) {
+	b.t.Helper()
+	b.do("fill in the sign-in form",
+		chromedp.Navigate(p.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`form[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.ID("email"), a.Email),
+		chromedp.SendKeys(chromedp.ID("password"), a.Password),
+	)
+	b.submit("sign in", `form[data-testid="login-form"] button[type="submit"]`, http.StatusOK)
+	b.wantDashboard(p, a)
+}
+
+func (b *browserTab) wantDashboard(p *browserPortal, a *browserAccount) {
+	b.t.Helper()
+	b.do("wait for the dashboard", chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard-title"]`)))
+	if got, want := b.text(`[data-testid="dashboard-title"]`), "Welcome, "+a.Name; got != want {
+		b.t.Errorf("dashboard title = %q, want %q", got, want)
+	}
+	if got := b.location(); got != p.URL+"/" {
+		b.t.Errorf("the dashboard is at %s, want %s/", got, p.URL)
+	}
+}
+
+// checkStyled proves that Designsystemet's stylesheet loaded and applies: its rules are in the
+// document and a .ds-button looks like one, not like the browser's default button.
+func (b *browserTab) checkStyled() {
+	b.t.Helper()
+	type styleState struct {
+		Rules       int    `json:"rules"`
+		Cursor      string `json:"cursor"`
+		ButtonVar   string `json:"buttonVar"`
+		PlainCursor string `json:"plainCursor"`
+	}
+	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[styleState](`(() => {
+		let rules = -1;
+		for (const s of document.styleSheets) {
+			if (s.href && new URL(s.href).pathname === '/static/vendor/designsystemet.css') {
+				try { rules = s.cssRules.length; } catch (e) { rules = -2; }
+			}
+		}
+		const b = document.querySelector('.ds-button');
+		const plain = document.createElement('button');
+		document.body.appendChild(plain);
+		const st = {
+			rules: rules,
+			cursor: b ? getComputedStyle(b).cursor : '',
+			buttonVar: b ? getComputedStyle(b).getPropertyValue('--dsc-button-size').trim() : '',
+			plainCursor: getComputedStyle(plain).cursor,
+		};
+		plain.remove();
+		return st;
+	})()`))
+	if err != nil {
+		b.t.Fatalf("read the page's styles: %v", err)
+	}
+	if got.Rules <= 0 || got.ButtonVar == "" || got.Cursor != "pointer" || got.Cursor == got.PlainCursor {
+		b.t.Errorf("Designsystemet's CSS is not applied (rules in /static/vendor/designsystemet.css: %d; .ds-button cursor %q, "+
+			"--dsc-button-size %q; plain button cursor %q): run `make assets` to fetch the front-end assets into static/vendor",
+			got.Rules, got.Cursor, got.ButtonVar, got.PlainCursor)
+	}
+}
+
+// screenshot saves the whole page as a PNG in the test's temporary directory.
+func (b *browserTab) screenshot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(b.t.TempDir(), name)
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+func (b *browserTab) text(selector string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(selector)))
+	if err != nil {
+		b.t.Fatalf("read the text of %s: %v%s", selector, err, b.state())
+	}
+	return strings.TrimSpace(s)
+}
+
+func (b *browserTab) value(id string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID(id)))
+	if err != nil {
+		b.t.Fatalf("read the value of #%s: %v%s", id, err, b.state())
+	}
+	return s
+}
+
+func (b *browserTab) count(selector string) int {
+	b.t.Helper()
+	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, selector)))
+	if err != nil {
+		b.t.Fatalf("count %s: %v", selector, err)
+	}
+	return n
+}
+
+func (b *browserTab) location() string {
+	b.t.Helper()
+	u, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatalf("read the location: %v", err)
+	}
+	return u
+}
+
+// state describes the page the tab shows, for failure messages.
+func (b *browserTab) state() string {
+	if b.ctx.Err() != nil {
+		return " (the journey ran out of time)"
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	u, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return ""
+	}
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+	if len(body) > 2000 {
+		body = body[:2000] + "…"
+	}
+	return fmt.Sprintf("\npage %s shows:\n%s", u, body)
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportRules fails when a package imports what the architecture forbids
+// (doc/architecture.md). The table lives here so the repository stands alone.
+func TestImportRules(t *testing.T) {
+	const mod = "portal/"
+	// For each package: the internal packages it may import. Third-party rules follow below.
+	allowed := map[string][]string{
+		"cmd/portal":            {"*"},
+		"web":                   {"internal/auth", "internal/clients", "internal/keys", "internal/tryit", "internal/audit", "internal/problem", "templates", "static"},
+		"templates":             {},
+		"static":                {},
+		"db":                    {},
+		"internal/problem":      {},
+		"internal/store":        {"db"},
+		"internal/audit":        {"internal/store"},
+		"internal/auth":         {"internal/store", "internal/audit", "internal/problem"},
+		"internal/clients":      {"internal/store", "internal/audit", "internal/auth", "internal/keys", "internal/maskinporten", "internal/problem"},
+		"internal/tryit":        {"internal/clients", "internal/auth", "internal/keys", "internal/audit", "internal/maskinporten", "internal/altinn", "internal/problem"},
+		"internal/keys":         {},
+		"internal/maskinporten": {},
+		"internal/altinn":       {},
+		"internal/sim":          {"internal/sim/platform"},
+		"internal/sim/platform": {},
+	}
+	// Frameworks stay at the edge: echo only in web and cmd/portal, templ only in templates and web.
+	thirdParty := map[string][]string{
+		"github.com/labstack/echo": {"web", "cmd/portal"},
+		"github.com/a-h/templ":     {"templates", "web"},
+	}
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "portal/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		if p.ImportPath == "portal" {
+			name = ""
+		}
+		rules, known := allowed[name]
+		if !known && !strings.HasPrefix(name, "bench") {
+			t.Errorf("package %s is not in the import table: add it with its allowed imports", p.ImportPath)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, mod) {
+				target := strings.TrimPrefix(imp, mod)
+				if !contains(rules, "*") && !contains(rules, target) {
+					t.Errorf("%s imports %s, which it may not", name, target)
+				}
+				continue
+			}
+			for prefix, who := range thirdParty {
+				if strings.HasPrefix(imp, prefix) && !contains(who, name) {
+					t.Errorf("%s imports %s, which only %v may", name, imp, who)
+				}
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

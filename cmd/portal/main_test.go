@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runOnce(t *testing.T, args []string, env map[string]string, stdin string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	err := run(t.Context(), args, getenv, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestConfigErrorsAreUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"addr": "127.0.0.1:1", "no_such_key": 1}`), 0o600)
+	broken := filepath.Join(dir, "broken.json")
+	os.WriteFile(broken, []byte(`{"addr": `), 0o600)
+	realEnv := filepath.Join(dir, "real.json")
+	os.WriteFile(realEnv, []byte(`{"environments": {"prod": {"maskinporten_issuer": "https://maskinporten.no/"}}}`), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // every problem is reported at once
+	}{
+		{"bad addr and level", []string{"serve", "--addr", "nonsense", "--log-level", "loud"}, nil, []string{"addr \"nonsense\"", "log-level \"loud\""}},
+		{"env var", []string{"serve"}, map[string]string{"PORTAL_ADDR": "x", "PORTAL_SESSION_IDLE_TIMEOUT": "soon"}, []string{"addr \"x\"", "PORTAL_SESSION_IDLE_TIMEOUT"}},
+		{"tls half", []string{"serve", "--tls-cert", "c.pem"}, nil, []string{"tls-cert and tls-key go together"}},
+		{"unknown config key", []string{"serve", "--config", bad}, nil, []string{"no_such_key"}},
+		{"broken config", []string{"serve", "--config", broken}, nil, []string{"broken.json"}},
+		{"missing config", []string{"serve", "--config", filepath.Join(dir, "none.json")}, nil, []string{"cannot be opened"}},
+		{"real env half configured", []string{"serve", "--config", realEnv}, nil, []string{"environments.prod.selfservice_url", "environments.prod.admin_file"}},
+		{"short session key", []string{"serve"}, map[string]string{"PORTAL_SESSION_KEY": "short"}, []string{"at least 32"}},
+		{"missing key file", []string{"serve"}, map[string]string{"PORTAL_SESSION_KEY_FILE": filepath.Join(dir, "nokey")}, []string{"PORTAL_SESSION_KEY_FILE"}},
+		{"unknown command", []string{"frobnicate"}, nil, []string{"unknown command"}},
+		{"unknown flag", []string{"serve", "--nope"}, nil, []string{"nope"}},
+		{"user add without email", []string{"user", "add", "--data", dir}, nil, []string{"--email"}},
+		{"user add short password", []string{"user", "add", "--data", dir, "--email", "a@example.no", "--name", "A"}, nil, []string{"at least 12"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runOnce(t, tt.args, tt.env, "short\n")
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want a usage error (exit status 2)", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message lacks %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "short\n") {
+				t.Error("a secret was echoed")
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, _, err := runOnce(t, []string{"version"}, nil, "")
+	if err != nil || !strings.HasPrefix(out, "portal ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+	out, _, err = runOnce(t, []string{"help"}, nil, "")
+	if err != nil || !strings.Contains(out, "user add") {
+		t.Fatalf("help: %q %v", out, err)
+	}
+}
+
+func TestUserAdd(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"user", "add", "--data", dir, "--email", "ada@example.no", "--name", "Ada", "--role", "admin"}
+	out, _, err := runOnce(t, args, nil, "correct horse battery\n")
+	if err != nil || !strings.Contains(out, "added ada@example.no") {
+		t.Fatalf("user add: %q %v", out, err)
+	}
+	_, _, err = runOnce(t, args, nil, "correct horse battery\n")
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "exists already") {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	out, _, err = runOnce(t, []string{"migrate", "--data", dir}, nil, "")
+	if err != nil || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate: %q %v", out, err)
+	}
+}
+
+// TestServe starts the real command with its simulators and checks it serves, writes the
+// simulators' admin credentials privately, logs a working setup link, and stops cleanly.
+func TestServe(t *testing.T) {
+	p := startBrowserPortal(t, nil)
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/login": 200, "/nope": 404} {
+		resp, err := http.Get(p.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if p.SetupLink == "" {
+		t.Fatal("no setup link logged on first start")
+	}
+	resp, err := http.Get(p.SetupLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("setup link: %d", resp.StatusCode)
+	}
+	if strings.Contains(p.logs.String(), "private_key") {
+		t.Error("key material in the log")
+	}
+}

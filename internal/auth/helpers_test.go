@@ -1,0 +1,5 @@
+package auth_test
+
+import "portal/internal/audit"
+
+func auditMeta() audit.Meta { return audit.Meta{Actor: "test"} }
