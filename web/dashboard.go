@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,5 +50,12 @@ func (s *Server) showEnv(c echo.Context) error {
 	if !ok {
 		return errNotFound
 	}
-	return render(c, http.StatusOK, templates.EnvPage(templates.EnvProps{Layout: s.layout(c, e.Label, ""), Env: s.envSummary(e)}))
+	props := templates.EnvProps{Layout: s.layout(c, e.Label, ""), Env: s.envSummary(e)}
+	if s.deps.Health != nil {
+		for _, ch := range s.deps.Health.Check(c.Request().Context(), e.Name) {
+			props.Checks = append(props.Checks, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail,
+				Took: ch.Took.Round(time.Millisecond).String()})
+		}
+	}
+	return render(c, http.StatusOK, templates.EnvPage(props))
 }

@@ -50,12 +50,26 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Check is one live health check of an environment's upstreams.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string
+	Took   time.Duration
+}
+
+// EnvChecker checks an environment's upstreams live.
+type EnvChecker interface {
+	Check(ctx context.Context, env string) []Check
+}
+
 // Deps are the domain services handlers call.
 type Deps struct {
 	Auth     *auth.Service
 	Sessions *auth.SessionStore
 	Audit    *audit.Log
 	DB       Pinger
+	Health   EnvChecker // optional
 }
 
 // Server holds what handlers need.

@@ -343,9 +343,10 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (htt
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envViews(cfg), SecureCookies: secure,
+	envs := envViews(cfg)
+	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
-		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db})
+		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: newEnvHealth(cfg, envs)})
 	if err != nil {
 		return nil, nil, nil, err
 	}

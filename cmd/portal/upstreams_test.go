@@ -1,0 +1,63 @@
+package main
+
+import (
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"portal/internal/sim"
+)
+
+// TestEnvHealthAgainstSimulators reads the simulators' admin files exactly as a real
+// environment's would be read and checks the upstreams over HTTP.
+func TestEnvHealthAgainstSimulators(t *testing.T) {
+	dir := t.TempDir()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	defer srv.Close()
+	s, err := sim.Open(t.Context(), sim.Config{BaseURL: srv.URL, DataDir: dir, AppInstances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.Config.Handler = s.Handler()
+
+	cfg := defaultConfig()
+	cfg.Data = dir
+	envs := envViews(cfg)
+	for _, e := range envs {
+		if e.Problem != "" || !e.Simulated || !strings.HasPrefix(e.Issuer, srv.URL+"/sim/"+e.Name+"/maskinporten/") || e.AdminClient == "" {
+			t.Fatalf("env view %+v", e)
+		}
+	}
+	h := newEnvHealth(cfg, envs)
+	for _, env := range []string{"tt02", "prod"} {
+		checks := h.Check(t.Context(), env)
+		if len(checks) != 3 {
+			t.Fatalf("%s: %d checks: %+v", env, len(checks), checks)
+		}
+		for _, c := range checks {
+			if !c.OK {
+				t.Errorf("%s: %s failed: %s", env, c.Name, c.Detail)
+			}
+		}
+	}
+
+	// A failing upstream is reported in words, and the chain stops at the first failure.
+	if err := s.SetFaults("tt02", sim.UpstreamSelfService, sim.Faults{ErrorRate: 1, ErrorStatus: 503}); err != nil {
+		t.Fatal(err)
+	}
+	checks := h.Check(t.Context(), "tt02")
+	last := checks[len(checks)-1]
+	if last.OK || !strings.Contains(last.Detail, "503") {
+		t.Fatalf("self-service fault not reported: %+v", last)
+	}
+
+	// A damaged credentials file is named, not a crash.
+	os.WriteFile(dir+"/sim-prod-admin.json", []byte("{"), 0o600)
+	h = newEnvHealth(cfg, envViews(cfg))
+	if checks := h.Check(t.Context(), "prod"); len(checks) != 1 || checks[0].OK || !strings.Contains(checks[0].Detail, "sim-prod-admin.json") {
+		t.Fatalf("broken admin file: %+v", checks)
+	}
+}
