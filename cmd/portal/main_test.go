@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +128,59 @@ func TestServe(t *testing.T) {
 	}
 	if strings.Contains(p.logs.String(), "private_key") {
 		t.Error("key material in the log")
+	}
+}
+
+// TestServeTLS serves HTTPS directly and marks cookies Secure.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	keyDER, err := x509.MarshalPKCS8PrivateKey(ts.TLS.Certificates[0].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+
+	logs := &browserLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0",
+			"--tls-cert", certFile, "--tls-key", keyFile}, func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(t.Context(), browserStartTimeout)
+	defer wcancel()
+	u, err := logs.waitFor(wctx, nil, browserListeningPattern)
+	if err != nil {
+		t.Fatalf("not listening: %v\n%s", err, logs)
+	}
+	if !strings.HasPrefix(u, "https://") {
+		t.Fatalf("url %q", u)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(strings.Replace(strings.TrimRight(u, "/"), "127.0.0.1", "127.0.0.1", 1) + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("status %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	for _, c := range resp.Cookies() {
+		if !c.Secure {
+			t.Errorf("cookie %s not Secure over TLS", c.Name)
+		}
 	}
 }
