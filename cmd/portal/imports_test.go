@@ -53,7 +53,11 @@ func TestImportRules(t *testing.T) {
 			name = ""
 		}
 		rules, known := allowed[name]
-		if !known && !strings.HasPrefix(name, "bench") {
+		if strings.HasPrefix(name, "bench/") {
+			// Load generators drive the portal from outside, through its clients only.
+			rules, known = []string{"internal/maskinporten", "internal/altinn", "internal/keys"}, true
+		}
+		if !known {
 			t.Errorf("package %s is not in the import table: add it with its allowed imports", p.ImportPath)
 			continue
 		}
