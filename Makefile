@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 VENDOR    = static/vendor
 ASSETS    = $(VENDOR)/designsystemet.css $(VENDOR)/designsystemet-theme.css $(VENDOR)/htmx.min.js
 
-.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench clean
+.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench bench-token clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -64,6 +64,12 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+BENCH_DURATION ?= 10s
+BENCH_TOKENS   ?= 0
+bench-token: ## load the simulated token endpoint (1, 16, 64 clients; BENCH_DURATION per level, BENCH_TOKENS caps each level)
+	$(GO) build -o bin/portal ./cmd/portal
+	$(GO) run ./bench/tokenload --portal bin/portal --duration $(BENCH_DURATION) --tokens $(BENCH_TOKENS)
 
 clean: ## remove build output (not ./data)
 	rm -rf bin node_modules $(VENDOR)/*.css $(VENDOR)/*.js

@@ -1,0 +1,769 @@
+// Command tokenload is the load generator for the simulated Maskinporten token endpoint (issue 3,
+// "Speed"). It starts `portal sim` as a child process on a free loopback port with a temporary
+// data directory, registers a client with an RSA-2048 key through the simulated self-service API
+// (authenticated with the admin client's x5c grant), and then, for each concurrency level, posts
+// freshly signed kid grants (a new jti each) to the token endpoint.
+//
+// Grants are signed in rounds before they are fired, while the server is idle, so the client's
+// signing neither competes with the server for CPU during a firing window nor counts in the
+// server's CPU time. Each round fires at most the grants signed for it and ends well before their
+// iat leaves the simulator's ±10 s window. The server's CPU time (utime+stime from
+// /proc/PID/stat) and the measured time are summed over the firing windows only.
+//
+// The report is a Markdown table on stdout: throughput, p50/p99 latency, errors, server CPU per
+// issued token, its ratio to one RSA-2048 PKCS#1 v1.5 SHA-256 verification plus one RS256
+// signature measured in this process, and the server's RSS at the start and end of each level.
+//
+//	go run ./bench/tokenload --portal bin/portal --duration 10s
+//	go run ./bench/tokenload --portal bin/portal --levels 64 --tokens 100000 --duration 0
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"portal/internal/maskinporten"
+)
+
+const (
+	clockTicks = 100 // USER_HZ: the unit of utime and stime in /proc/PID/stat on Linux
+	loadScope  = "altinn:serviceowner/instances.read"
+	// A grant's iat is set this far ahead of its signing time; the simulator accepts iat within
+	// ±10 s of its clock, so a grant stays usable from signing until about iatLead+10 s later.
+	iatLead = 5 * time.Second
+	// roundFire bounds how long one round fires after its signing ended, leaving a margin
+	// before the oldest grant of the round expires from the iat window.
+	roundFire = 8 * time.Second
+	// roundSign bounds how long one round signs.
+	roundSign = 3 * time.Second
+)
+
+type options struct {
+	portal   string
+	levels   []int
+	duration time.Duration
+	tokens   int
+	baseline time.Duration
+	maxLevel time.Duration
+	keep     bool
+}
+
+func main() {
+	var o options
+	var levels string
+	flag.StringVar(&o.portal, "portal", "bin/portal", "the portal binary to start as `portal sim`")
+	flag.StringVar(&levels, "levels", "1,16,64", "comma-separated concurrency levels")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "firing time per level (0: no time bound, then --tokens is required)")
+	flag.IntVar(&o.tokens, "tokens", 0, "issued tokens per level (0: no count bound)")
+	flag.DurationVar(&o.baseline, "baseline", 2*time.Second, "how long to measure the RSA baseline")
+	flag.DurationVar(&o.maxLevel, "max-level-time", 5*time.Minute, "hard bound on the wall time of one level, signing included")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary data directory")
+	flag.Parse()
+	for f := range strings.SplitSeq(levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1024 {
+			fatalf("--levels: %q is not a concurrency between 1 and 1024", f)
+		}
+		o.levels = append(o.levels, n)
+	}
+	if o.duration <= 0 && o.tokens <= 0 {
+		fatalf("give --duration or --tokens (or both)")
+	}
+	if o.tokens < 0 || o.duration < 0 || o.baseline <= 0 || o.maxLevel <= 0 {
+		fatalf("negative or zero bounds")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "tokenload: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "tokenload: "+format+"\n", args...)
+}
+
+// admin is the part of sim-tt02-admin.json the generator needs.
+type admin struct {
+	Issuer         string   `json:"issuer"`
+	SelfServiceURL string   `json:"selfservice_url"`
+	ClientID       string   `json:"client_id"`
+	Scopes         []string `json:"scopes"`
+	ChainPEM       string   `json:"certificate_chain_pem"`
+	KeyPEM         string   `json:"private_key_pem"`
+}
+
+type levelResult struct {
+	conc             int
+	issued, errors   int
+	window           time.Duration // summed firing time
+	cpuTicks         uint64        // server utime+stime over the firing windows
+	sysTicks         uint64        // of which stime
+	p50, p99         time.Duration
+	rssStart, rssEnd int64 // kB
+	rssMax           int64
+	signed, unused   int
+}
+
+func run(ctx context.Context, o options) error {
+	if !strings.Contains(o.portal, "/") {
+		o.portal = "./" + o.portal
+	}
+	dir, err := os.MkdirTemp("", "tokenload-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		logf("data directory %s kept", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	srv, err := startServer(ctx, o.portal, dir)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	logf("server pid %d at %s", srv.cmd.Process.Pid, srv.base)
+
+	hc := &http.Client{Timeout: 30 * time.Second}
+	adm, err := readAdmin(filepath.Join(dir, "sim-tt02-admin.json"))
+	if err != nil {
+		return err
+	}
+	if err := loopbackOnly(adm.Issuer); err != nil {
+		return err
+	}
+	adminToken, err := adminAccessToken(ctx, hc, adm)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	clientID, signer, err := registerClient(ctx, hc, adm, adminToken)
+	if err != nil {
+		return err
+	}
+	logf("load client %s with key %s", clientID, signer.KeyID)
+
+	base := measureBaseline(o.baseline)
+	logf("baseline: one verify + one RS256 sign = %.0f µs CPU (%.0f µs wall, %d pairs)",
+		micros(base.cpu), micros(base.wall), base.n)
+
+	tokenURL := adm.Issuer + "token"
+	var results []levelResult
+	for _, conc := range o.levels {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := runLevel(ctx, o, srv, tokenURL, clientID, adm.Issuer, signer, conc)
+		if err != nil {
+			return fmt.Errorf("level %d: %w", conc, err)
+		}
+		results = append(results, res)
+		logf("level %d done: %d tokens, %d errors", conc, res.issued, res.errors)
+	}
+	printReport(os.Stdout, o, base, results)
+	return nil
+}
+
+// ---- the server child process ----
+
+type server struct {
+	cmd     *exec.Cmd
+	base    string
+	done    chan struct{}
+	logPath string
+}
+
+func startServer(ctx context.Context, portal, dir string) (*server, error) {
+	logPath := filepath.Join(dir, "sim.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(portal, "sim", "--addr", "127.0.0.1:0", "--data", dir)
+	cmd.Stderr = logFile
+	cmd.Env = append(os.Environ(), "PORTAL_SIM_PUBLIC_URL=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", portal, err)
+	}
+	s := &server{cmd: cmd, done: make(chan struct{}), logPath: logPath}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case l := <-lines:
+			const prefix = "simulators listening on "
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				u, _, _ := strings.Cut(rest, " ")
+				s.base = strings.TrimSuffix(strings.TrimSuffix(u, "/"), "/sim")
+				if err := loopbackOnly(s.base); err != nil {
+					s.stop()
+					return nil, err
+				}
+				return s, nil
+			}
+		case <-s.done:
+			return nil, fmt.Errorf("%s sim exited early (%v); log: %s", portal, cmd.ProcessState, tail(logPath))
+		case <-timeout.C:
+			s.stop()
+			return nil, fmt.Errorf("%s sim did not start within 30 s; log: %s", portal, tail(logPath))
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// cpuTicks is utime+stime of pid in clock ticks, and stime alone.
+func cpuTicks(pid int) (total, sys uint64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// comm (field 2) may hold spaces; the fields after its closing parenthesis start at 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, errors.New("unexpected /proc/PID/stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, errors.New("short /proc/PID/stat")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
+	st, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, 0, errors.New("bad utime/stime in /proc/PID/stat")
+	}
+	return ut + st, st, nil
+}
+
+// rssKB is VmRSS of pid in kB.
+func rssKB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/PID/status")
+}
+
+func loopbackOnly(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Hostname() != "127.0.0.1" {
+		return fmt.Errorf("refusing to load %s: only 127.0.0.1 is targeted", raw)
+	}
+	return nil
+}
+
+// ---- setup: admin token, load client ----
+
+func readAdmin(path string) (*admin, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var a admin
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if a.Issuer == "" || a.ClientID == "" || a.SelfServiceURL == "" {
+		return nil, fmt.Errorf("%s: issuer, client_id or selfservice_url missing", path)
+	}
+	return &a, nil
+}
+
+func adminAccessToken(ctx context.Context, hc *http.Client, a *admin) (string, error) {
+	var chain []*x509.Certificate
+	rest := []byte(a.ChainPEM)
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return "", err
+		}
+		chain = append(chain, c)
+	}
+	blk, _ := pem.Decode([]byte(a.KeyPEM))
+	if blk == nil || len(chain) == 0 {
+		return "", errors.New("no key or certificate in the admin file")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return "", err
+	}
+	key, ok := k.(crypto.Signer)
+	if !ok {
+		return "", errors.New("admin key cannot sign")
+	}
+	g, err := maskinporten.SignGrant(maskinporten.Grant{Audience: a.Issuer, ClientID: a.ClientID, Scopes: a.Scopes},
+		maskinporten.Signer{Key: key, Chain: chain})
+	if err != nil {
+		return "", err
+	}
+	status, body, err := postForm(ctx, hc, a.Issuer+"token", g)
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusOK {
+		return "", fmt.Errorf("%d %s", status, body)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
+		return "", fmt.Errorf("no access_token in %s", body)
+	}
+	return tr.AccessToken, nil
+}
+
+func registerClient(ctx context.Context, hc *http.Client, a *admin, token string) (string, maskinporten.Signer, error) {
+	api := a.SelfServiceURL + "/api/v1/clients"
+	reg := map[string]any{
+		"integration_type": "maskinporten", "application_type": "web",
+		"client_name": "load", "description": "load test",
+		"token_endpoint_auth_method": "private_key_jwt",
+		"grant_types":                []string{maskinporten.GrantType},
+		"scopes":                     []string{loadScope},
+	}
+	var created struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := postJSON(ctx, hc, api, token, reg, http.StatusCreated, &created); err != nil {
+		return "", maskinporten.Signer{}, fmt.Errorf("create client: %w", err)
+	}
+	if created.ClientID == "" {
+		return "", maskinporten.Signer{}, errors.New("create client: no client_id in the answer")
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", maskinporten.Signer{}, err
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	kid := "tokenload-" + base64.RawURLEncoding.EncodeToString(rnd[:])
+	jwks := map[string]any{"keys": []map[string]string{{
+		"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
+	}}}
+	if err := postJSON(ctx, hc, api+"/"+url.PathEscape(created.ClientID)+"/jwks", token, jwks, 0, nil); err != nil {
+		return "", maskinporten.Signer{}, fmt.Errorf("register key: %w", err)
+	}
+	return created.ClientID, maskinporten.Signer{Key: key, Alg: maskinporten.RS256, KeyID: kid}, nil
+}
+
+func postJSON(ctx context.Context, hc *http.Client, u, token string, in any, want int, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if (want != 0 && resp.StatusCode != want) || resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %d %s", u, resp.StatusCode, body)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+func postForm(ctx context.Context, hc *http.Client, u, assertion string) (int, []byte, error) {
+	form := "grant_type=" + url.QueryEscape(maskinporten.GrantType) + "&assertion=" + url.QueryEscape(assertion)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, err
+}
+
+// ---- baseline ----
+
+type baseline struct {
+	n         int
+	cpu, wall time.Duration // per verify+sign pair
+}
+
+// measureBaseline times one RSA-2048 PKCS#1 v1.5 SHA-256 verification plus one RS256 signature
+// (hashing included) on one goroutine locked to its thread, by thread CPU time and wall time.
+func measureBaseline(d time.Duration) baseline {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		fatalf("baseline key: %v", err)
+	}
+	msg := []byte(strings.Repeat("eyJhbGciOiJSUzI1NiJ9.", 20))
+	sum := sha256.Sum256(msg)
+	sig, _ := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
+	for range 20 { // warm up
+		_, _ = rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
+	}
+	cpu0, wall0 := threadCPU(), time.Now()
+	n := 0
+	for n < 1_000_000 && time.Since(wall0) < d {
+		h := sha256.Sum256(msg)
+		if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, h[:], sig); err != nil {
+			fatalf("baseline verify: %v", err)
+		}
+		h = sha256.Sum256(msg)
+		if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, h[:]); err != nil {
+			fatalf("baseline sign: %v", err)
+		}
+		n++
+	}
+	wall, cpu := time.Since(wall0), threadCPU()-cpu0
+	return baseline{n: n, cpu: cpu / time.Duration(n), wall: wall / time.Duration(n)}
+}
+
+// threadCPU is the calling thread's user+system CPU time.
+func threadCPU() time.Duration {
+	const rusageThread = 1 // RUSAGE_THREAD, Linux
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ---- a level ----
+
+func runLevel(ctx context.Context, o options, srv *server, tokenURL, clientID, issuer string, signer maskinporten.Signer, conc int) (levelResult, error) {
+	res := levelResult{conc: conc}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        conc,
+		MaxIdleConnsPerHost: conc,
+		MaxConnsPerHost:     conc,
+		IdleConnTimeout:     time.Minute,
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	pid := srv.pid()
+	var err error
+	if res.rssStart, err = rssKB(pid); err != nil {
+		return res, err
+	}
+	res.rssMax = res.rssStart
+	hardStop := time.Now().Add(o.maxLevel)
+	latencies := make([]time.Duration, 0, 4096)
+	var firstErr string
+	rate := 0.0 // issued per second of firing, from the previous round
+	for {
+		remainingTime := time.Duration(1<<62 - 1)
+		if o.duration > 0 {
+			remainingTime = o.duration - res.window
+		}
+		remainingCount := 1 << 30
+		if o.tokens > 0 {
+			remainingCount = o.tokens - res.issued
+		}
+		if remainingTime <= 0 || remainingCount <= 0 {
+			break
+		}
+		if time.Now().After(hardStop) {
+			logf("level %d: stopped by --max-level-time after %d tokens", conc, res.issued)
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		// Size the round: what the previous round's rate says the remaining time needs, at most
+		// what a round may fire and what is left to issue.
+		want := remainingCount
+		fire := min(remainingTime, roundFire)
+		if rate > 0 {
+			want = min(want, int(rate*fire.Seconds()*1.1)+conc)
+		} else {
+			want = min(want, 200*conc+200)
+		}
+		grants, err := signRound(signer, issuer, clientID, want)
+		if err != nil {
+			return res, err
+		}
+		res.signed += len(grants)
+		signedAt := time.Now()
+
+		t0, s0, err := cpuTicks(pid)
+		if err != nil {
+			return res, err
+		}
+		start := time.Now()
+		deadline := start.Add(fire)
+		if d := signedAt.Add(roundFire); d.Before(deadline) {
+			deadline = d
+		}
+		lat, nerr, ferr := fire1(ctx, hc, tokenURL, grants, conc, deadline)
+		window := time.Since(start)
+		t1, s1, err := cpuTicks(pid)
+		if err != nil {
+			return res, err
+		}
+		if rss, err := rssKB(pid); err == nil && rss > res.rssMax {
+			res.rssMax = rss
+		}
+		res.window += window
+		res.cpuTicks += t1 - t0
+		res.sysTicks += s1 - s0
+		res.issued += len(lat)
+		res.errors += nerr
+		res.unused += len(grants) - len(lat) - nerr
+		latencies = append(latencies, lat...)
+		if firstErr == "" && ferr != "" {
+			firstErr = ferr
+			logf("level %d: first error: %s", conc, ferr)
+		}
+		if len(lat) > 0 {
+			rate = float64(len(lat)) / window.Seconds()
+		}
+		if len(lat) == 0 && nerr > 0 {
+			break // everything failing: stop the level, the table shows it
+		}
+	}
+	if res.rssEnd, err = rssKB(pid); err != nil {
+		return res, err
+	}
+	if res.rssEnd > res.rssMax {
+		res.rssMax = res.rssEnd
+	}
+	slices.Sort(latencies)
+	res.p50, res.p99 = quantile(latencies, 0.50), quantile(latencies, 0.99)
+	return res, nil
+}
+
+// signRound signs up to n kid grants on all cores, each with a fresh jti and iat a little ahead
+// of its signing time, stopping early at roundSign.
+func signRound(signer maskinporten.Signer, issuer, clientID string, n int) ([]string, error) {
+	out := make([]string, n)
+	var next atomic.Int64
+	var filled atomic.Int64
+	stopAt := time.Now().Add(roundSign)
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || time.Now().After(stopAt) {
+					return
+				}
+				g := maskinporten.Grant{Audience: issuer, ClientID: clientID, Scopes: []string{loadScope},
+					IssuedAt: time.Now().Add(iatLead)}
+				s, err := maskinporten.SignGrant(g, signer)
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				out[i] = s
+				filled.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// Workers stop at roundSign, so the filled grants are a prefix up to a few holes at its end.
+	grants := out[:0]
+	for _, g := range out {
+		if g != "" {
+			grants = append(grants, g)
+		}
+	}
+	return grants, nil
+}
+
+// fire1 posts grants with conc workers until they run out or deadline passes. It returns the
+// latencies of the 200 answers, the number of failures and the first failure.
+func fire1(ctx context.Context, hc *http.Client, tokenURL string, grants []string, conc int, deadline time.Time) ([]time.Duration, int, string) {
+	var next atomic.Int64
+	lats := make([][]time.Duration, conc)
+	errs := make([]int, conc)
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				i := int(next.Add(1)) - 1
+				if i >= len(grants) {
+					return
+				}
+				t := time.Now()
+				status, body, err := postForm(ctx, hc, tokenURL, grants[i])
+				d := time.Since(t)
+				switch {
+				case err != nil:
+					errs[w]++
+					firstErr.CompareAndSwap(nil, "transport: "+err.Error())
+				case status != http.StatusOK:
+					errs[w]++
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)))
+				default:
+					lats[w] = append(lats[w], d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var all []time.Duration
+	n := 0
+	for w := range conc {
+		all = append(all, lats[w]...)
+		n += errs[w]
+	}
+	fe, _ := firstErr.Load().(string)
+	return all, n, fe
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// ---- report ----
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func printReport(w io.Writer, o options, base baseline, rs []levelResult) {
+	bound := []string{}
+	if o.duration > 0 {
+		bound = append(bound, o.duration.String()+" of firing")
+	}
+	if o.tokens > 0 {
+		bound = append(bound, strconv.Itoa(o.tokens)+" tokens")
+	}
+	fmt.Fprintf(w, "## Token endpoint load (%s per level, kid grants, RSA-2048, %d CPUs)\n\n", strings.Join(bound, " or "), runtime.NumCPU())
+	fmt.Fprintf(w, "Baseline (this process, one goroutine): one RSA-2048 PKCS#1 v1.5 SHA-256 verification + one RS256 signature = **%.0f µs** CPU (%.0f µs wall, %d pairs).\n\n",
+		micros(base.cpu), micros(base.wall), base.n)
+	fmt.Fprintln(w, "| clients | tokens | errors | tokens/s | p50 | p99 | server CPU/token (sys) | ratio to baseline | RSS start → end (max) |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rs {
+		tps, cpuPer, sysPer, ratio := 0.0, 0.0, 0.0, 0.0
+		if r.window > 0 {
+			tps = float64(r.issued) / r.window.Seconds()
+		}
+		if r.issued > 0 {
+			cpuPer = float64(r.cpuTicks) * 1e6 / clockTicks / float64(r.issued)
+			sysPer = float64(r.sysTicks) * 1e6 / clockTicks / float64(r.issued)
+			ratio = cpuPer / micros(base.cpu)
+		}
+		fmt.Fprintf(w, "| %d | %d | %d | %.0f | %s | %s | %.0f µs (%.0f) | %.2f | %.1f → %.1f MiB (%.1f) |\n",
+			r.conc, r.issued, r.errors, tps, ms(r.p50), ms(r.p99), cpuPer, sysPer, ratio,
+			float64(r.rssStart)/1024, float64(r.rssEnd)/1024, float64(r.rssMax)/1024)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Server CPU is utime+stime of the `portal sim` process (/proc, %d Hz ticks) summed over the firing windows; grants are signed between windows.\n", clockTicks)
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
