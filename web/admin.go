@@ -66,13 +66,9 @@ func (s *Server) listUsers(c echo.Context) error {
 }
 
 func (s *Server) createUser(c echo.Context) error {
-	v, err := formValues(c)
+	f, err := decodeForm(c, parseUserForm)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f, err := parseUserForm(v)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return err
 	}
 	u, token, err := s.deps.Auth.CreateUser(c.Request().Context(), principal(c), f.Email, f.Name, f.Role, s.meta(c))
 	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
@@ -216,13 +212,9 @@ func (s *Server) listTeams(c echo.Context) error {
 }
 
 func (s *Server) createTeam(c echo.Context) error {
-	v, err := formValues(c)
+	f, err := decodeForm(c, parseNameForm)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f, err := parseNameForm(v)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return err
 	}
 	t, err := s.deps.Auth.CreateTeam(c.Request().Context(), principal(c), f.Name, s.meta(c))
 	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {

@@ -41,13 +41,9 @@ func (s *Server) showLogin(c echo.Context) error {
 }
 
 func (s *Server) login(c echo.Context) error {
-	v, err := formValues(c)
+	f, err := decodeForm(c, parseLoginForm)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f, err := parseLoginForm(v)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return err
 	}
 	u, err := s.deps.Auth.Login(c.Request().Context(), f.Email, f.Password, s.meta(c))
 	if err != nil {
@@ -91,13 +87,9 @@ func (s *Server) showSetup(c echo.Context) error {
 }
 
 func (s *Server) setup(c echo.Context) error {
-	v, err := formValues(c)
+	f, err := decodeForm(c, parseAccountForm)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f, err := parseAccountForm(v)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return err
 	}
 	u, err := s.deps.Auth.CompleteSetup(c.Request().Context(), f.Token, auth.NewAccount{Email: f.Email, Name: f.Name, Password: f.Password, Confirm: f.Confirm}, s.meta(c))
 	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
@@ -126,13 +118,9 @@ func (s *Server) showSetPassword(c echo.Context) error {
 }
 
 func (s *Server) setPassword(c echo.Context) error {
-	v, err := formValues(c)
+	f, err := decodeForm(c, parseAccountForm)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f, err := parseAccountForm(v)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return err
 	}
 	u, err := s.deps.Auth.SetPasswordWithLink(c.Request().Context(), f.Token, f.Password, f.Confirm, s.meta(c))
 	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
@@ -168,13 +156,9 @@ func (s *Server) accountProps(c echo.Context, pe *problem.Error) templates.Accou
 }
 
 func (s *Server) changePassword(c echo.Context) error {
-	v, err := formValues(c)
+	f, err := decodeForm(c, parseAccountForm)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
-	}
-	f, err := parseAccountForm(v)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return err
 	}
 	p := principal(c)
 	err = s.deps.Auth.ChangePassword(c.Request().Context(), p, f.Current, f.Password, f.Confirm, s.meta(c))

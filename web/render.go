@@ -87,3 +87,18 @@ func redirect(c echo.Context, to string) error {
 func formValues(c echo.Context) (url.Values, error) {
 	return c.FormParams()
 }
+
+// decodeForm reads the request's form and runs one typed decoder over it; anything it
+// cannot read is a 400 with a message, never a half-decoded form.
+func decodeForm[T any](c echo.Context, parse func(url.Values) (T, error)) (T, error) {
+	v, err := formValues(c)
+	if err != nil {
+		var zero T
+		return zero, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	f, err := parse(v)
+	if err != nil {
+		return f, echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	return f, nil
+}

@@ -75,6 +75,20 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// commandConfig parses a command's flags (the shared configuration flags plus any the command
+// adds) and loads the configuration.
+func commandConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, error) {
+	fs := newFlagSet(name, stderr)
+	flags := serveFlags(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return Config{}, err
+	}
+	return loadConfig(fs, flags, getenv)
+}
+
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -224,12 +238,7 @@ func anySimulated(cfg Config) bool {
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	flags := serveFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(fs, flags, getenv)
+	cfg, err := commandConfig("serve", args, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -386,12 +395,7 @@ func sweepSessions(ctx context.Context, s *auth.SessionStore, log *slog.Logger) 
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
-	flags := serveFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(fs, flags, getenv)
+	cfg, err := commandConfig("migrate", args, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -404,15 +408,12 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runUserAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user add", stderr)
-	flags := serveFlags(fs)
-	email := fs.String("email", "", "email address (required)")
-	name := fs.String("name", "", "full name (required)")
-	role := fs.String("role", "member", "admin or member")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(fs, flags, getenv)
+	var email, name, role *string
+	cfg, err := commandConfig("user add", args, getenv, stderr, func(fs *flag.FlagSet) {
+		email = fs.String("email", "", "email address (required)")
+		name = fs.String("name", "", "full name (required)")
+		role = fs.String("role", "member", "admin or member")
+	})
 	if err != nil {
 		return err
 	}
