@@ -51,7 +51,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newApp(t *testing.T) *app {
+func newApp(t *testing.T) *app { return newAppWith(t, nil) }
+
+func newAppWith(t *testing.T, health web.EnvChecker) *app {
 	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
@@ -72,7 +74,7 @@ func newApp(t *testing.T) *app {
 	w, err := web.New(web.Config{OrgName: "Testdepartementet", PublicURL: "http://portal.test",
 		Envs:     []web.Env{{Name: "tt02", Label: "Test (tt02)", Simulated: true, Issuer: "http://sim/tt02/maskinporten/"}, {Name: "prod", Label: "Production", Simulated: true}},
 		FlashKey: bytes.Repeat([]byte("f"), 32), Log: log},
-		web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db})
+		web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health})
 	if err != nil {
 		t.Fatal(err)
 	}

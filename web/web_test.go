@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"portal/internal/audit"
+	"portal/web"
 )
 
 func TestFirstRunSetup(t *testing.T) {
@@ -417,3 +418,34 @@ func TestLastAdminIsKept(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+type fakeHealth map[string][]web.Check
+
+func (f fakeHealth) Check(_ context.Context, env string) []web.Check { return f[env] }
+
+func TestEnvironmentPage(t *testing.T) {
+	a := newAppWith(t, fakeHealth{"tt02": {
+		{Name: "Maskinporten metadata", OK: true, Detail: "issuer http://sim/tt02/maskinporten/"},
+		{Name: "Admin token", OK: false, Detail: "Maskinporten answered 400 invalid_grant: Expired key (MP-121)"},
+	}})
+	a.addUser("ada@example.no", "member")
+	c := a.client()
+	c.login("ada@example.no")
+	p := c.get("/envs/tt02")
+	if p.status != http.StatusOK {
+		t.Fatalf("status %d", p.status)
+	}
+	checks := text(p, `[data-testid="env-checks"]`)
+	if !strings.Contains(checks, "MP-121") || !strings.Contains(checks, "failed") || !strings.Contains(checks, "ok") {
+		t.Fatalf("checks table: %q", checks)
+	}
+	if !strings.Contains(text(p, "h1"), "simulated") {
+		t.Error("simulated environment not marked")
+	}
+	if cur, _ := p.doc.Find(`[data-testid="env-tt02"]`).Attr("aria-current"); cur != "page" {
+		t.Error("environment switcher does not mark the current environment")
+	}
+	if p := c.get("/envs/staging"); p.status != http.StatusNotFound {
+		t.Fatalf("unknown environment: %d", p.status)
+	}
+}
