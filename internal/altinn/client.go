@@ -274,7 +274,7 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	if err != nil {
 		call.Latency = time.Since(call.Start)
 		call.Err = err
-		t.add(call)
+		t.Add(call)
 		return nil, fmt.Errorf("%s: %w", req.op, err)
 	}
 	call.Status = resp.StatusCode
@@ -283,7 +283,7 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if req.stream && ok {
 		call.Latency = time.Since(call.Start)
-		t.add(call)
+		t.Add(call)
 		return &response{status: resp.StatusCode, header: resp.Header, open: resp.Body}, nil
 	}
 	defer resp.Body.Close()
@@ -302,10 +302,10 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	}
 	if err != nil {
 		call.Err = err
-		t.add(call)
+		t.Add(call)
 		return nil, fmt.Errorf("%s: read response: %w", req.op, err)
 	}
-	t.add(call)
+	t.Add(call)
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 

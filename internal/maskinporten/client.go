@@ -234,7 +234,7 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	if err != nil {
 		call.Latency = time.Since(call.Start)
 		call.Err = err
-		t.add(call)
+		t.Add(call)
 		return nil, fmt.Errorf("%s: %w", req.op, err)
 	}
 	defer resp.Body.Close()
@@ -248,10 +248,10 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	}
 	if err != nil {
 		call.Err = err
-		t.add(call)
+		t.Add(call)
 		return nil, fmt.Errorf("%s: read response: %w", req.op, err)
 	}
-	t.add(call)
+	t.Add(call)
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
