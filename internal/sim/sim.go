@@ -103,6 +103,7 @@ type Sim struct {
 	closeOnce sync.Once
 
 	insertJTI *sql.Stmt
+	jtis      jtiLedger
 }
 
 // world is one environment.
@@ -155,8 +156,13 @@ func Open(ctx context.Context, cfg Config) (*Sim, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	s.wg.Add(1)
+	if err := s.jtis.load(ctx, s.wdb); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	s.wg.Add(2)
 	go s.sweepJTIs()
+	go s.runJTIFlusher()
 	return s, nil
 }
 
