@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"portal/internal/auth"
+	"portal/internal/problem"
 	"portal/static"
 )
 
@@ -229,10 +230,16 @@ func (s *Server) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if uid != 0 {
 			p, err := s.deps.Auth.LoadPrincipal(ctx, uid)
-			if err != nil {
+			switch {
+			case problem.KindOf(err) == problem.KindUnauthenticated:
 				// Disabled or deleted since the session began: treat as signed out.
-				_ = s.deps.Sessions.End(c.Response(), r)
-			} else {
+				if err := s.deps.Sessions.End(c.Response(), r); err != nil {
+					return fmt.Errorf("end session: %w", err)
+				}
+			case err != nil:
+				// A database hiccup must not sign people out.
+				return fmt.Errorf("load principal: %w", err)
+			default:
 				c.Set("principal", p)
 				c.SetRequest(r.WithContext(auth.WithPrincipal(ctx, p)))
 			}

@@ -311,6 +311,9 @@ func (s *Service) RecordSignOut(ctx context.Context, p *Principal, m audit.Meta)
 // LoadPrincipal builds the principal for an enabled user.
 func (s *Service) LoadPrincipal(ctx context.Context, userID int64) (*Principal, error) {
 	u, err := s.db.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, problem.Wrap(problem.KindUnauthenticated, "This account no longer exists.", err)
+	}
 	if err != nil {
 		return nil, err
 	}
