@@ -212,7 +212,6 @@ func (s *Sim) sweepJTIs() {
 		case <-t.C:
 			for _, env := range Environments {
 				now := s.worlds[env].clock.now().Unix()
-				s.jtis.prune(env, now)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				if _, err := s.wdb.ExecContext(ctx, `DELETE FROM sim_used_jtis WHERE env = ? AND exp < ?`, env, now); err != nil {
 					s.log.Warn("sweep used jtis", "env", env, "err", err)

@@ -416,7 +416,12 @@ func (w *world) lifetime(cl *mpClient, scopes []string) int {
 
 func (w *world) useJTI(r *http.Request, clientID, jti string, exp int64) *mpError {
 	// Kept ten seconds past exp to cover the iat tolerance.
-	if !w.s.jtis.use(jtiKey{env: w.name, client: clientID, jti: jti}, exp+10, w.clock.now().Unix()) {
+	res, err := w.s.insertJTI.ExecContext(r.Context(), w.name, clientID, jti, exp+10)
+	if err != nil {
+		w.s.log.Error("record jti", "env", w.name, "client_id", clientID, "err", err)
+		return &mpError{status: http.StatusInternalServerError, err: "server_error", desc: "Could not record grant"}
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
 		return catalogued("MP-012")
 	}
 	return nil

@@ -103,7 +103,6 @@ type Sim struct {
 	closeOnce sync.Once
 
 	insertJTI *sql.Stmt
-	jtis      jtiLedger
 }
 
 // world is one environment.
@@ -156,13 +155,8 @@ func Open(ctx context.Context, cfg Config) (*Sim, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	if err := s.jtis.load(ctx, s.wdb); err != nil {
-		s.closeDBs()
-		return nil, fmt.Errorf("sim: %w", err)
-	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.sweepJTIs()
-	go s.runJTIFlusher()
 	return s, nil
 }
 
