@@ -36,19 +36,15 @@ func userURL(id int64) string { return "/admin/users/" + itoa(id) }
 func (s *Server) usersProps(c echo.Context) (templates.AdminUsersProps, error) {
 	ctx := c.Request().Context()
 	p := principal(c)
-	users, err := s.deps.Auth.ListUsers(ctx, p)
+	users, teams, err := s.deps.Auth.ListUsers(ctx, p)
 	if err != nil {
 		return templates.AdminUsersProps{}, err
 	}
 	props := templates.AdminUsersProps{Layout: s.layout(c, "Users", "Users"), Action: "/admin/users", Roles: roleOptions("")}
 	for _, u := range users {
 		row := templates.UserRow{URL: userURL(u.ID), Name: u.Name, Email: u.Email, Role: u.Role, Disabled: u.Disabled}
-		_, ms, err := s.deps.Auth.User(ctx, p, u.ID)
-		if err != nil {
-			return props, err
-		}
 		var names []string
-		for _, m := range ms {
+		for _, m := range teams[u.ID] {
 			names = append(names, m.TeamName+" ("+m.Role+")")
 		}
 		row.Teams = strings.Join(names, ", ")

@@ -95,6 +95,24 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
+// TestSignInReturnsToThePageAsked sends a person back where they were going, and never to
+// another site.
+func TestSignInReturnsToThePageAsked(t *testing.T) {
+	a := newApp(t)
+	a.addUser("ada@example.no", "member")
+	anon := a.client()
+	if p := anon.get("/account"); p.header.Get("Location") != "/login?next=%2Faccount" {
+		t.Fatalf("anonymous /account: %d %q", p.status, p.header.Get("Location"))
+	}
+	for next, want := range map[string]string{"/account": "/account", "//evil.example/x": "/", "https://evil.example": "/"} {
+		c := a.client()
+		p := c.post("/login", url.Values{"email": {"ada@example.no"}, "password": {"correct horse battery"}, "next": {next}})
+		if p.status != http.StatusSeeOther || p.header.Get("Location") != want {
+			t.Errorf("next=%q: %d %q, want %q", next, p.status, p.header.Get("Location"), want)
+		}
+	}
+}
+
 func TestSignInThrottled(t *testing.T) {
 	a := newApp(t)
 	a.addUser("ada@example.no", "member")
@@ -365,6 +383,9 @@ func TestAdministration(t *testing.T) {
 	}
 	if p := c.post("/admin/teams/"+id+"/members", url.Values{"email": {"carl@example.no"}, "role": {"viewer"}}); p.status != http.StatusSeeOther {
 		t.Fatalf("add member: %d %s", p.status, p.body)
+	}
+	if users := text(c.get("/admin/users"), `[data-testid="users-table"]`); !strings.Contains(users, "Skatt (viewer)") {
+		t.Fatalf("users list lacks carl's team: %q", users)
 	}
 	p = carl.get(teamPath)
 	if p.status != http.StatusOK || !strings.Contains(text(p, `[data-testid="members-table"]`), "viewer") {

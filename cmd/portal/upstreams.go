@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"portal/internal/keys"
@@ -154,9 +153,10 @@ func upstreamMessage(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer within 10 seconds"
 	}
+	// Other errors name the operation and the network failure; keep them short for a table cell.
 	s := err.Error()
-	if i := strings.Index(s, "://"); i >= 0 && len(s) > 300 {
-		s = s[:300]
+	if len(s) > 300 {
+		s = s[:300] + "…"
 	}
 	return s
 }

@@ -36,12 +36,24 @@ func userNotFound(err error) error {
 	return err
 }
 
-// ListUsers returns every user (admins only).
-func (s *Service) ListUsers(ctx context.Context, p *Principal) ([]store.User, error) {
+// ListUsers returns every user and each user's memberships, keyed by user id (admins only).
+func (s *Service) ListUsers(ctx context.Context, p *Principal) ([]store.User, map[int64][]store.Member, error) {
 	if err := requireAdmin(p); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.db.ListUsers(ctx)
+	users, err := s.db.ListUsers(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := s.db.AllMemberships(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	byUser := map[int64][]store.Member{}
+	for _, m := range all {
+		byUser[m.UserID] = append(byUser[m.UserID], m)
+	}
+	return users, byUser, nil
 }
 
 // User returns one user with their memberships (admins only).

@@ -93,8 +93,8 @@ func (d *DB) ListTeams(ctx context.Context) ([]Team, error) {
 const memberQuery = `SELECT m.team_id, t.name, m.user_id, u.email, u.name, m.role
 	FROM team_members m JOIN teams t ON t.id = m.team_id JOIN users u ON u.id = m.user_id `
 
-func (d *DB) members(ctx context.Context, where string, arg any) ([]Member, error) {
-	rows, err := d.read.QueryContext(ctx, memberQuery+where, arg)
+func (d *DB) members(ctx context.Context, where string, args ...any) ([]Member, error) {
+	rows, err := d.read.QueryContext(ctx, memberQuery+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +124,15 @@ func (d *DB) UserMemberships(ctx context.Context, userID int64) ([]Member, error
 	m, err := d.members(ctx, "WHERE m.user_id = ? ORDER BY t.name COLLATE NOCASE", userID)
 	if err != nil {
 		return nil, fmt.Errorf("memberships of user %d: %w", userID, err)
+	}
+	return m, nil
+}
+
+// AllMemberships lists every membership, by team name, in one query for list pages.
+func (d *DB) AllMemberships(ctx context.Context) ([]Member, error) {
+	m, err := d.members(ctx, "ORDER BY t.name COLLATE NOCASE")
+	if err != nil {
+		return nil, fmt.Errorf("all memberships: %w", err)
 	}
 	return m, nil
 }
