@@ -100,6 +100,16 @@ func TestSessionTimeouts(t *testing.T) {
 	if current(ck) != 0 {
 		t.Fatal("idle session survived")
 	}
+	// The sweep removes what the timeouts already refuse, and keeps live sessions.
+	begin() // never used again: stale once idle
+	now = now.Add(2*time.Hour + time.Minute)
+	live := begin()
+	if n, err := ss.DeleteStale(t.Context()); err != nil || n != 1 {
+		t.Fatalf("swept %d stale sessions (%v), want the idle one", n, err)
+	}
+	if current(live) != u.ID {
+		t.Fatal("the sweep ended a live session")
+	}
 	// A tampered cookie is no session.
 	ck = begin()
 	ck.Value = ck.Value[:len(ck.Value)-2] + "xx"
