@@ -5,57 +5,100 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"portal/internal/clients"
 )
 
 // TestAuthorizationTable checks every registered route for every kind of visitor. A route
 // missing from the table fails the test, so a new route cannot be added unchecked.
 func TestAuthorizationTable(t *testing.T) {
 	const (
-		anon   = "anonymous"
-		member = "member"
-		admin  = "admin"
+		anon     = "anonymous"
+		viewer   = "viewer"   // viewer of the team that owns the integration
+		member   = "member"   // member of that team
+		outsider = "outsider" // owner of another team
+		admin    = "admin"
 	)
 	type want map[string]int
+	// same gives every signed-in non-admin the same answer.
+	same := func(a, m, ad int) want { return want{anon: a, viewer: m, member: m, outsider: m, admin: ad} }
 	table := map[string]want{
-		"GET /healthz":                               {anon: 200, member: 200, admin: 200},
-		"GET /readyz":                                {anon: 200, member: 200, admin: 200},
-		"GET /static/*":                              {anon: 200, member: 200, admin: 200},
-		"GET /login":                                 {anon: 200, member: 303, admin: 303},
-		"POST /login":                                {anon: 401, member: 401, admin: 401},
-		"POST /logout":                               {anon: 303, member: 303, admin: 303},
-		"GET /setup":                                 {anon: 404, member: 404, admin: 404},
-		"POST /setup":                                {anon: 422, member: 422, admin: 422},
-		"GET /password/set":                          {anon: 404, member: 404, admin: 404},
-		"POST /password/set":                         {anon: 422, member: 422, admin: 422},
-		"GET /":                                      {anon: 303, member: 200, admin: 200},
-		"GET /envs/:env":                             {anon: 303, member: 200, admin: 200},
-		"GET /account":                               {anon: 303, member: 200, admin: 200},
-		"POST /account/password":                     {anon: 303, member: 422, admin: 422},
-		"GET /teams/:id":                             {anon: 303, member: 404, admin: 200},
-		"GET /admin/users":                           {anon: 303, member: 403, admin: 200},
-		"POST /admin/users":                          {anon: 303, member: 403, admin: 422},
-		"GET /admin/users/:id":                       {anon: 303, member: 403, admin: 200},
-		"POST /admin/users/:id/role":                 {anon: 303, member: 403, admin: 422},
-		"POST /admin/users/:id/disabled":             {anon: 303, member: 403, admin: 422},
-		"POST /admin/users/:id/sessions":             {anon: 303, member: 403, admin: 303},
-		"POST /admin/users/:id/password-link":        {anon: 303, member: 403, admin: 200},
-		"GET /admin/teams":                           {anon: 303, member: 403, admin: 200},
-		"POST /admin/teams":                          {anon: 303, member: 403, admin: 422},
-		"POST /admin/teams/:id/name":                 {anon: 303, member: 403, admin: 422},
-		"POST /admin/teams/:id/members":              {anon: 303, member: 403, admin: 422},
-		"POST /admin/teams/:id/members/:user/remove": {anon: 303, member: 403, admin: 404},
+		"GET /healthz":                               same(200, 200, 200),
+		"GET /readyz":                                same(200, 200, 200),
+		"GET /static/*":                              same(200, 200, 200),
+		"GET /login":                                 same(200, 303, 303),
+		"POST /login":                                same(401, 401, 401),
+		"POST /logout":                               same(303, 303, 303),
+		"GET /setup":                                 same(404, 404, 404),
+		"POST /setup":                                same(422, 422, 422),
+		"GET /password/set":                          same(404, 404, 404),
+		"POST /password/set":                         same(422, 422, 422),
+		"GET /":                                      same(303, 200, 200),
+		"GET /envs/:env":                             same(303, 200, 200),
+		"GET /account":                               same(303, 200, 200),
+		"POST /account/password":                     same(303, 422, 422),
+		"GET /teams/:id":                             {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
+		"GET /admin/users":                           same(303, 403, 200),
+		"POST /admin/users":                          same(303, 403, 422),
+		"GET /admin/users/:id":                       same(303, 403, 200),
+		"POST /admin/users/:id/role":                 same(303, 403, 422),
+		"POST /admin/users/:id/disabled":             same(303, 403, 422),
+		"POST /admin/users/:id/sessions":             same(303, 403, 303),
+		"POST /admin/users/:id/password-link":        same(303, 403, 200),
+		"GET /admin/teams":                           same(303, 403, 200),
+		"POST /admin/teams":                          same(303, 403, 422),
+		"POST /admin/teams/:id/name":                 same(303, 403, 422),
+		"POST /admin/teams/:id/members":              same(303, 403, 422),
+		"POST /admin/teams/:id/members/:user/remove": same(303, 403, 303),
+
+		"GET /envs/:env/integrations":                  same(303, 200, 200),
+		"POST /envs/:env/integrations":                 {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
+		"GET /envs/:env/integrations/new":              {anon: 303, viewer: 403, member: 200, outsider: 200, admin: 200},
+		"POST /envs/:env/integrations/sync":            same(303, 303, 303),
+		"GET /envs/:env/integrations/:id":              {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
+		"GET /envs/:env/integrations/:id/edit":         {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/edit":        {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/deactivate":   {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/deactivate":  {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/copy":         {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/copy":        {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"POST /envs/:env/integrations/:id/acknowledge": {anon: 303, viewer: 403, member: 303, outsider: 404, admin: 303},
 	}
 
-	a := newApp(t)
+	a := newSimApp(t)
+	ctx := t.Context()
 	a.addUser("admin@example.no", "admin")
-	m := a.addUser("member@example.no", "member")
-	team, err := a.auth.CreateTeam(t.Context(), adminPrincipal(t, a), "Other team", metaFor())
+	adminP := adminPrincipal(t, a)
+	teamA, err := a.auth.CreateTeam(ctx, adminP, "Team A", metaFor())
 	if err != nil {
 		t.Fatal(err)
 	}
-	params := strings.NewReplacer(":env", "tt02", ":id", itoa(team.ID), ":user", itoa(m.ID), "*", "css/portal.css")
-	// Paths where :id means a user, not a team.
+	teamB, err := a.auth.CreateTeam(ctx, adminP, "Team B", metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := a.addUser("member@example.no", "member")
+	a.addUser("viewer@example.no", "member")
+	a.addUser("outsider@example.no", "member")
+	// The removal route removes spare from team A, so it must not be anyone the table signs in as.
+	spare := a.addUser("spare@example.no", "member")
+	for _, tm := range []struct {
+		team        int64
+		email, role string
+	}{{teamA.ID, "member@example.no", "member"}, {teamA.ID, "viewer@example.no", "viewer"}, {teamB.ID, "outsider@example.no", "owner"}, {teamA.ID, "spare@example.no", "member"}} {
+		if err := a.auth.PutMember(ctx, adminP, tm.team, tm.email, tm.role, metaFor()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clientID, err := a.clients.Create(ctx, adminP, metaFor(), "tt02", clients.Draft{Name: "Authz", Description: "Owned by team A",
+		TeamID: teamA.ID, Scopes: clients.AltinnServiceOwnerScopes, Key: clients.NewKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := strings.NewReplacer(":env", "tt02", ":id", itoa(teamA.ID), ":user", itoa(spare.ID), "*", "css/portal.css")
+	// Paths where :id means a user or a client, not a team.
 	userParams := strings.NewReplacer(":id", itoa(m.ID))
+	clientParams := strings.NewReplacer(":id", clientID)
 
 	seen := map[string]bool{}
 	for _, r := range a.web.Routes() {
@@ -70,11 +113,14 @@ func TestAuthorizationTable(t *testing.T) {
 			continue
 		}
 		path := r.Path
-		if strings.HasPrefix(path, "/admin/users/") {
+		switch {
+		case strings.HasPrefix(path, "/admin/users/"):
 			path = userParams.Replace(path)
+		case strings.HasPrefix(path, "/envs/:env/integrations/:id"):
+			path = clientParams.Replace(path)
 		}
 		path = params.Replace(path)
-		for _, who := range []string{anon, member, admin} {
+		for _, who := range []string{anon, viewer, member, outsider, admin} {
 			t.Run(key+"/"+who, func(t *testing.T) {
 				c := a.client()
 				if who != anon {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"portal/internal/clients"
 )
 
 // Limits on what a form may carry; anything beyond is refused before it reaches a service.
@@ -26,7 +28,7 @@ func checkForm(v url.Values) error {
 		return errFormTooLarge
 	}
 	for k, vals := range v {
-		if len(vals) > 16 || !utf8.ValidString(k) || len(k) > 128 {
+		if len(vals) > maxFormFields || !utf8.ValidString(k) || len(k) > 128 {
 			return errFormTooLarge
 		}
 		for _, s := range vals {
@@ -159,4 +161,75 @@ func parseID(s string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil && n > 0
+}
+
+// integrationForm is the create, edit, copy and deactivate forms of an integration.
+type integrationForm struct {
+	Name        string
+	Description string
+	TeamID      int64
+	Scopes      []string
+	Key         string
+	Version     string
+	ConfirmName string
+	Preset      string
+	Confirm     bool
+}
+
+func parseIntegrationForm(v url.Values) (integrationForm, error) {
+	if err := checkForm(v); err != nil {
+		return integrationForm{}, err
+	}
+	// Text fields are not cut here: the domain says when one is too long, so nothing typed is
+	// silently lost.
+	f := integrationForm{Name: field(v, "name", maxFieldBytes), Description: field(v, "description", maxFieldBytes),
+		Key: field(v, "key", 128), Version: field(v, "version", 64), ConfirmName: field(v, "confirm_name", maxFieldBytes),
+		Preset: field(v, "preset", 32), Confirm: v.Get("confirm") == "1"}
+	if t := field(v, "team", 20); t != "" {
+		id, ok := parseID(t)
+		if !ok {
+			return f, errors.New("choose a team from the list")
+		}
+		f.TeamID = id
+	}
+	for _, sc := range v["scopes"] {
+		if sc = strings.TrimSpace(sc); sc != "" && len(sc) <= 256 {
+			f.Scopes = append(f.Scopes, sc)
+		}
+	}
+	return f, nil
+}
+
+// parseIntegrationQuery reads the list's query string. It is lenient: a value it does not
+// understand falls back to the default instead of failing the page.
+func parseIntegrationQuery(v url.Values) clients.Query {
+	q := clients.Query{Text: field(v, "q", 200), Scope: field(v, "scope", 256), Status: field(v, "status", 16),
+		NoKeys: v.Get("nokeys") == "1", Expiring: v.Get("expiring") == "1", Unowned: v.Get("unowned") == "1"}
+	if !utf8.ValidString(q.Text) || !utf8.ValidString(q.Scope) {
+		q.Text, q.Scope = "", ""
+	}
+	switch q.Status {
+	case clients.StatusActive, clients.StatusInactive, clients.StatusAll:
+	default:
+		q.Status = clients.StatusActive
+	}
+	if id, ok := parseID(v.Get("team")); ok {
+		q.TeamID = id
+	}
+	sort := v.Get("sort")
+	if strings.HasPrefix(sort, "-") {
+		q.Desc, sort = true, sort[1:]
+	}
+	switch sort {
+	case clients.SortName, clients.SortClientID, clients.SortTeam, clients.SortKeyExpiry, clients.SortLastChange:
+		q.Sort = sort
+	default:
+		q.Sort, q.Desc = clients.SortName, false
+	}
+	if n, err := strconv.Atoi(v.Get("page")); err == nil && n > 0 && n <= 1_000_000 {
+		q.Page = n
+	} else {
+		q.Page = 1
+	}
+	return q
 }

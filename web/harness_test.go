@@ -18,6 +18,8 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/auth"
+	"portal/internal/clients"
+	"portal/internal/sim"
 	"portal/internal/store"
 	"portal/web"
 )
@@ -32,6 +34,9 @@ type app struct {
 	auth *auth.Service
 	web  *web.Server
 	logs *syncBuffer
+
+	clients *clients.Service // nil unless built with newSimApp
+	sim     *sim.Sim
 }
 
 type syncBuffer struct {
@@ -53,7 +58,11 @@ func (s *syncBuffer) String() string {
 
 func newApp(t *testing.T) *app { return newAppWith(t, nil) }
 
-func newAppWith(t *testing.T, health web.EnvChecker) *app {
+func newAppWith(t *testing.T, health web.EnvChecker) *app { return newAppFull(t, health, nil) }
+
+// newAppFull builds the app; withClients, when set, makes the integrations service over the
+// app's database.
+func newAppFull(t *testing.T, health web.EnvChecker, withClients func(db *store.DB) *clients.Service) *app {
 	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
@@ -69,18 +78,23 @@ func newAppWith(t *testing.T, health web.EnvChecker) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var cs *clients.Service
+	if withClients != nil {
+		cs = withClients(db)
+		t.Cleanup(cs.Close)
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: web.RedactAttr}))
 	w, err := web.New(web.Config{OrgName: "Testdepartementet", PublicURL: "http://portal.test",
 		Envs:     []web.Env{{Name: "tt02", Label: "Test (tt02)", Simulated: true, Issuer: "http://sim/tt02/maskinporten/"}, {Name: "prod", Label: "Production", Simulated: true}},
 		FlashKey: bytes.Repeat([]byte("f"), 32), Log: log},
-		web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health})
+		web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return &app{t: t, srv: srv, db: db, auth: a, web: w, logs: logs}
+	return &app{t: t, srv: srv, db: db, auth: a, web: w, logs: logs, clients: cs}
 }
 
 func (a *app) addUser(email, role string) store.User {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -35,10 +36,21 @@ func (s *Server) layout(c echo.Context, title, current string) templates.Layout 
 	l.User = &templates.User{Name: p.Name, Email: p.Email, IsAdmin: p.IsAdmin()}
 	currentEnv := c.Param("env")
 	for _, e := range s.cfg.Envs {
-		l.Envs = append(l.Envs, templates.EnvLink{Name: e.Name, Label: e.Label, URL: "/envs/" + e.Name,
+		link := "/envs/" + e.Name
+		if strings.Contains(c.Path(), "/integrations") {
+			link = integrationsURL(e.Name) // switching environment keeps to the integrations
+		}
+		l.Envs = append(l.Envs, templates.EnvLink{Name: e.Name, Label: e.Label, URL: link,
 			Simulated: e.Simulated, Current: e.Name == currentEnv})
 	}
 	nav := []templates.NavLink{{Label: "Overview", URL: "/"}}
+	if s.deps.Clients != nil && len(s.cfg.Envs) > 0 {
+		env := s.cfg.Envs[0].Name
+		if _, ok := s.findEnv(currentEnv); ok {
+			env = currentEnv
+		}
+		nav = append(nav, templates.NavLink{Label: "Integrations", URL: integrationsURL(env)})
+	}
 	if p.IsAdmin() {
 		nav = append(nav, templates.NavLink{Label: "Users", URL: "/admin/users"}, templates.NavLink{Label: "Teams", URL: "/admin/teams"})
 	}

@@ -26,6 +26,20 @@ func (s *Server) routes() {
 	u.POST("/account/password", s.changePassword)
 	u.GET("/teams/:id", s.showTeam)
 
+	// Integrations per environment (the domain decides who may see and change each).
+	u.GET("/envs/:env/integrations", s.listIntegrations)
+	u.POST("/envs/:env/integrations", s.createIntegration)
+	u.GET("/envs/:env/integrations/new", s.newIntegration)
+	u.POST("/envs/:env/integrations/sync", s.syncIntegrations)
+	u.GET("/envs/:env/integrations/:id", s.showIntegration)
+	u.GET("/envs/:env/integrations/:id/edit", s.editIntegration)
+	u.POST("/envs/:env/integrations/:id/edit", s.updateIntegration)
+	u.GET("/envs/:env/integrations/:id/deactivate", s.confirmDeactivate)
+	u.POST("/envs/:env/integrations/:id/deactivate", s.deactivateIntegration)
+	u.GET("/envs/:env/integrations/:id/copy", s.confirmCopy)
+	u.POST("/envs/:env/integrations/:id/copy", s.copyIntegration)
+	u.POST("/envs/:env/integrations/:id/acknowledge", s.acknowledgeDrift)
+
 	// Administration (the domain refuses non-admins).
 	u.GET("/admin/users", s.listUsers)
 	u.POST("/admin/users", s.createUser)

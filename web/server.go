@@ -15,6 +15,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/auth"
+	"portal/internal/clients"
 )
 
 // Env is what the web layer shows of one environment.
@@ -69,7 +70,8 @@ type Deps struct {
 	Sessions *auth.SessionStore
 	Audit    *audit.Log
 	DB       Pinger
-	Health   EnvChecker // optional
+	Health   EnvChecker       // optional
+	Clients  *clients.Service // optional: without it the portal has no integration pages
 }
 
 // Server holds what handlers need.

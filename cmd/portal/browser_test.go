@@ -173,6 +173,83 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("teams after the forged post = %q, want only [Platform]", teams)
 		}
 	})
+
+	t.Run("Integrations", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortal(t, &browserAdmin)
+		tab := openTab(t, browser)
+		tab.signIn(p, &browserAdmin)
+		tab.do("create a team",
+			chromedp.Navigate(p.URL+"/admin/teams"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="new-team-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Platform"),
+		)
+		tab.submit("create the team", `form[data-testid="new-team-form"] button[type="submit"]`, http.StatusOK)
+
+		// Create an integration in tt02 with the Altinn service-owner preset.
+		tab.do("open the new-integration form",
+			chromedp.Navigate(p.URL+"/envs/tt02/integrations/new"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="integration-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Skjemaleser"),
+			chromedp.SendKeys(chromedp.ID("description"), "Reads submitted forms"),
+		)
+		tab.selectByLabel("team", "Platform")
+		tab.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+		if n := tab.count(`input[name="scopes"]:checked`); n != 2 {
+			t.Fatalf("the Altinn preset checked %d scopes, want 2", n)
+		}
+		tab.submit("create the integration", `[data-testid="integration-submit"]`, http.StatusOK)
+		tab.do("wait for the integration page", chromedp.WaitVisible(chromedp.CSS(`[data-testid="integration-facts"]`)))
+		if got := tab.text(`[data-testid="integration-scopes"]`); !strings.Contains(got, "altinn:serviceowner/instances.write") {
+			t.Errorf("the new integration's scopes: %q", got)
+		}
+
+		// Find it by typing in the search box: htmx replaces the results as one types.
+		tab.do("search as you type",
+			chromedp.Navigate(p.URL+"/envs/tt02/integrations"),
+			chromedp.WaitVisible(chromedp.ID("q")),
+			chromedp.SendKeys(chromedp.ID("q"), "skjemales"),
+			chromedp.Poll[chromedp.Void](`document.querySelectorAll('[data-testid="integration-row"]').length === 1 && location.search.includes('q=skjemales')`),
+		)
+		if got := tab.text(`[data-testid="integration-row"] a`); got != "Skjemaleser" {
+			t.Fatalf("search found %q", got)
+		}
+
+		// Edit the description: review, then save.
+		tab.submit("open the integration", `[data-testid="integration-row"] a`, http.StatusOK)
+		tab.submit("open the edit form", `[data-testid="edit"]`, http.StatusOK)
+		tab.do("change the description",
+			chromedp.Clear(chromedp.ID("description")),
+			chromedp.SendKeys(chromedp.ID("description"), "Reads submitted forms and their attachments"),
+		)
+		tab.submit("review the change", `[data-testid="integration-submit"]`, http.StatusOK)
+		if got := tab.text(`[data-testid="planned-changes"]`); !strings.Contains(got, "and their attachments") {
+			t.Fatalf("the review does not show the change: %q", got)
+		}
+		tab.submit("save the change", `[data-testid="confirm-submit"]`, http.StatusOK)
+		if got := tab.text(`[data-testid="description"]`); got != "Reads submitted forms and their attachments" {
+			t.Fatalf("description after the edit: %q", got)
+		}
+
+		// Deactivate it, typing its name.
+		tab.submit("open deactivation", `[data-testid="deactivate"]`, http.StatusOK)
+		tab.do("type the name", chromedp.SendKeys(chromedp.ID("confirm_name"), "Skjemaleser"))
+		tab.submit("deactivate", `[data-testid="confirm-submit"]`, http.StatusOK)
+		tab.do("wait for the inactive notice", chromedp.WaitVisible(chromedp.CSS(`[data-testid="inactive"]`)))
+
+		// It is gone from the active list and found under "inactive".
+		tab.do("search the active list",
+			chromedp.Navigate(p.URL+"/envs/tt02/integrations?q=skjemaleser"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="no-results"]`)),
+		)
+		tab.selectByLabel("status", "Inactive")
+		tab.do("wait for the inactive results",
+			chromedp.Poll[chromedp.Void](`document.querySelectorAll('[data-testid="integration-row"]').length === 1`))
+		if got := tab.text(`[data-testid="integration-row"] a`); got != "Skjemaleser" {
+			t.Fatalf("inactive list shows %q", got)
+		}
+		tab.screenshot("integrations.png")
+	})
 }
 
 // startChromium starts one headless Chromium for the test and its subtests, and stops it when
@@ -484,6 +561,23 @@ func (b *browserTab) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// selectByLabel chooses the option with this label in the select with this id, as a person
+// would, so the change event fires.
+func (b *browserTab) selectByLabel(id, label string) {
+	b.t.Helper()
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const sel = document.getElementById(%q);
+		const opt = sel && Array.from(sel.options).find(o => o.textContent.trim() === %q);
+		if (!opt) return false;
+		sel.value = opt.value;
+		sel.dispatchEvent(new Event('change', {bubbles: true}));
+		return true;
+	})()`, id, label)))
+	if err != nil || !ok {
+		b.t.Fatalf("choose %q in #%s: %v%s", label, id, err, b.state())
+	}
 }
 
 func (b *browserTab) text(selector string) string {

@@ -58,6 +58,8 @@ type Config struct {
 	IdleTimeout     duration             `json:"session_idle_timeout"`
 	MaxLifetime     duration             `json:"session_max_lifetime"`
 	ShutdownTimeout duration             `json:"shutdown_timeout"`
+	SyncInterval    duration             `json:"sync_interval"`
+	SyncConcurrency int                  `json:"sync_concurrency"`
 	LogLevel        string               `json:"log_level"`
 	LogFormat       string               `json:"log_format"`
 	Envs            map[string]EnvConfig `json:"environments"`
@@ -97,6 +99,8 @@ func defaultConfig() Config {
 		IdleTimeout:     duration(2 * time.Hour),
 		MaxLifetime:     duration(12 * time.Hour),
 		ShutdownTimeout: duration(15 * time.Second),
+		SyncInterval:    duration(5 * time.Minute),
+		SyncConcurrency: 4,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		Envs:            map[string]EnvConfig{"tt02": {Label: "Test (tt02)"}, "prod": {Label: "Production"}},
@@ -322,6 +326,12 @@ func (c *Config) validate() []string {
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "shutdown_timeout must be positive")
+	}
+	if time.Duration(c.SyncInterval) < 10*time.Second {
+		p = append(p, "sync_interval must be at least 10s (the self-service API is shared by every customer)")
+	}
+	if c.SyncConcurrency < 1 || c.SyncConcurrency > 32 {
+		p = append(p, fmt.Sprintf("sync_concurrency %d must be between 1 and 32", c.SyncConcurrency))
 	}
 	if c.sessionKey != nil && len(c.sessionKey) < 32 {
 		p = append(p, "the session key must be at least 32 characters")

@@ -21,6 +21,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/auth"
+	"portal/internal/clients"
 	"portal/internal/problem"
 	"portal/internal/sim"
 	"portal/internal/store"
@@ -287,16 +288,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("portal cannot listen on %s: %w (set --addr or PORTAL_ADDR)", cfg.Addr, err)
 	}
 	public := cfg.publicURL(ln.Addr().String())
-	handler, sessions, authSvc, err := buildPortal(cfg, db, log, public)
+	app, err := buildPortal(cfg, db, log, public)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	if err := announceSetup(ctx, authSvc, public, log); err != nil {
+	defer app.clients.Close()
+	if err := announceSetup(ctx, app.auth, public, log); err != nil {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+	srv := &http.Server{Handler: app.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() {
@@ -309,7 +311,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		errc <- err
 	}()
 	log.Info("portal listening", "url", public, "version", version)
-	go sweepSessions(ctx, sessions, log)
+	go sweepSessions(ctx, app.sessions, log)
+	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
 
 	select {
 	case err := <-errc:
@@ -333,11 +336,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// buildPortal wires the domain services and the web handler.
-func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (http.Handler, *auth.SessionStore, *auth.Service, error) {
+// portal is the wired application.
+type portal struct {
+	handler  http.Handler
+	sessions *auth.SessionStore
+	auth     *auth.Service
+	clients  *clients.Service
+}
+
+// buildPortal wires the domain services and the web handler. The caller closes p.clients.
+func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*portal, error) {
 	key, err := sessionKey(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	secure := cfg.TLSCert != "" || len(cfg.proxies) > 0 && strings.HasPrefix(public, "https://")
 	if cfg.SecureCookies != nil {
@@ -345,21 +356,36 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (htt
 	}
 	authSvc, err := auth.NewService(db, auth.Options{Log: log})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	sessions, err := auth.NewSessionStore(db, auth.SessionOptions{KeyPairs: [][]byte{deriveKey(key, "session")}, Secure: secure,
 		IdleTimeout: time.Duration(cfg.IdleTimeout), MaxLifetime: time.Duration(cfg.MaxLifetime)})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	envs := envViews(cfg)
+	ups, problems := upstreamClients(cfg, envs)
+	var cenvs []clients.Env
+	for _, e := range envs {
+		ce := clients.Env{Name: e.Name, Label: e.Label, Prod: e.Name == "prod", Issuer: e.Issuer, Problem: problems[e.Name]}
+		if c, ok := ups[e.Name]; ok {
+			ce.Upstream = c
+		}
+		cenvs = append(cenvs, ce)
+	}
+	clientsSvc, err := clients.New(db, cenvs, clients.Options{Log: log.With("component", "integrations"), SyncConcurrency: cfg.SyncConcurrency})
+	if err != nil {
+		return nil, err
+	}
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
-		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: newEnvHealth(cfg, envs)})
+		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
+			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc})
 	if err != nil {
-		return nil, nil, nil, err
+		clientsSvc.Close()
+		return nil, err
 	}
-	return srv.Handler(), sessions, authSvc, nil
+	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc}, nil
 }
 
 // announceSetup logs the one-time setup link while the portal has no users.

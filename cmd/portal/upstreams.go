@@ -53,14 +53,10 @@ func maskinportenClient(a adminFile, selfService string) (*maskinporten.Client, 
 	})
 }
 
-// envHealth checks each environment's upstreams live, over HTTP.
-type envHealth struct {
-	clients  map[string]*maskinporten.Client
-	problems map[string]string
-}
-
-func newEnvHealth(cfg Config, envs []web.Env) *envHealth {
-	h := &envHealth{clients: map[string]*maskinporten.Client{}, problems: map[string]string{}}
+// upstreamClients builds each environment's Maskinporten and self-service client from its admin
+// credentials; an environment whose credentials cannot be used gets a problem instead.
+func upstreamClients(cfg Config, envs []web.Env) (map[string]*maskinporten.Client, map[string]string) {
+	clients, problems := map[string]*maskinporten.Client{}, map[string]string{}
 	for _, e := range envs {
 		ec := cfg.Envs[e.Name]
 		path := ec.AdminFile
@@ -69,7 +65,7 @@ func newEnvHealth(cfg Config, envs []web.Env) *envHealth {
 		}
 		a, err := readAdminFile(path)
 		if err != nil {
-			h.problems[e.Name] = err.Error()
+			problems[e.Name] = err.Error()
 			continue
 		}
 		issuer, selfService := a.Issuer, a.SelfServiceURL
@@ -79,12 +75,18 @@ func newEnvHealth(cfg Config, envs []web.Env) *envHealth {
 		a.Issuer = issuer
 		c, err := maskinportenClient(a, selfService)
 		if err != nil {
-			h.problems[e.Name] = err.Error()
+			problems[e.Name] = err.Error()
 			continue
 		}
-		h.clients[e.Name] = c
+		clients[e.Name] = c
 	}
-	return h
+	return clients, problems
+}
+
+// envHealth checks each environment's upstreams live, over HTTP.
+type envHealth struct {
+	clients  map[string]*maskinporten.Client
+	problems map[string]string
 }
 
 // Check answers whether the environment's metadata is reachable, the admin client can get a

@@ -31,7 +31,8 @@ func TestEnvHealthAgainstSimulators(t *testing.T) {
 			t.Fatalf("env view %+v", e)
 		}
 	}
-	h := newEnvHealth(cfg, envs)
+	ups, problems := upstreamClients(cfg, envs)
+	h := &envHealth{clients: ups, problems: problems}
 	for _, env := range []string{"tt02", "prod"} {
 		checks := h.Check(t.Context(), env)
 		if len(checks) != 3 {
@@ -56,7 +57,8 @@ func TestEnvHealthAgainstSimulators(t *testing.T) {
 
 	// A damaged credentials file is named, not a crash.
 	os.WriteFile(dir+"/sim-prod-admin.json", []byte("{"), 0o600)
-	h = newEnvHealth(cfg, envViews(cfg))
+	ups, problems = upstreamClients(cfg, envViews(cfg))
+	h = &envHealth{clients: ups, problems: problems}
 	if checks := h.Check(t.Context(), "prod"); len(checks) != 1 || checks[0].OK || !strings.Contains(checks[0].Detail, "sim-prod-admin.json") {
 		t.Fatalf("broken admin file: %+v", checks)
 	}

@@ -203,6 +203,25 @@ func (l *Log) Recent(ctx context.Context, limit int) ([]Event, error) {
 	return out, rows.Err()
 }
 
+// ForTarget returns the newest events about one target in one environment, at most limit.
+func (l *Log) ForTarget(ctx context.Context, env, target string, limit int) ([]Event, error) {
+	rows, err := l.db.Reader().QueryContext(ctx, "SELECT "+eventColumns+
+		" FROM audit_events WHERE env = ? AND target = ? ORDER BY id DESC LIMIT ?", env, target, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit events of %s/%s: %w", env, target, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("audit events of %s/%s: %w", env, target, err)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
 // BrokenError names the first event at which the chain does not hold.
 type BrokenError struct {
 	ID     int64

@@ -1,0 +1,238 @@
+// Package clients is the portal's view of each environment's Maskinporten integrations: a
+// mirror of Digdir's clients and key sets with what Digdir does not keep (owning team, who
+// created it, first sighting of keys, drift), and every change to them, authorised here from
+// the person's role and teams, recorded as an intent before it goes upstream, and audited.
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"portal/internal/audit"
+	"portal/internal/auth"
+	"portal/internal/maskinporten"
+	"portal/internal/problem"
+	"portal/internal/store"
+)
+
+// Upstream is the part of Digdir's self-service API the portal uses; *maskinporten.Client
+// implements it against the real API and the simulators alike.
+type Upstream interface {
+	ListClients(ctx context.Context, inactive bool) ([]maskinporten.Registration, error)
+	GetClient(ctx context.Context, id string) (*maskinporten.Registration, error)
+	CreateClient(ctx context.Context, r maskinporten.Registration) (*maskinporten.Registration, error)
+	UpdateClient(ctx context.Context, id string, r maskinporten.Registration) (*maskinporten.Registration, error)
+	DeleteClient(ctx context.Context, id string) error
+	GetJWKS(ctx context.Context, id string) (*maskinporten.JWKS, error)
+	ScopesAll(ctx context.Context, f maskinporten.ScopeFilter) ([]maskinporten.Scope, error)
+	ScopeAccessAll(ctx context.Context, f maskinporten.ScopeFilter) ([]maskinporten.ScopeAccess, error)
+}
+
+// Env is one environment the service manages.
+type Env struct {
+	Name  string // tt02, prod
+	Label string
+	// Prod asks for the integration's name to be typed before any destructive or
+	// scope-removing change.
+	Prod     bool
+	Issuer   string // Maskinporten issuer, for example grants
+	Upstream Upstream
+	// Problem explains why the environment has no upstream (a configuration mistake).
+	Problem string
+}
+
+// Options tune the service; zero values take the defaults.
+type Options struct {
+	Log *slog.Logger
+	Now func() time.Time
+	// SyncConcurrency bounds parallel key-set reads during a sync (default 4).
+	SyncConcurrency int
+	// MaxAge is how old the mirror may be before a view refreshes it (default 1 minute).
+	MaxAge time.Duration
+	// IntentTTL is how long an unresolved intent waits for a sync to find its client (default 24 h).
+	IntentTTL time.Duration
+	// ScopeCacheTTL is how long the organisation's usable scopes are kept (default 5 minutes).
+	ScopeCacheTTL time.Duration
+}
+
+// Service manages integrations.
+type Service struct {
+	db    *store.DB
+	audit *audit.Log
+	envs  map[string]*envState
+	order []string
+	log   *slog.Logger
+	now   func() time.Time
+	opts  Options
+
+	ctx    context.Context // background syncs; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type envState struct {
+	Env
+	syncMu  sync.Mutex
+	running *syncRun // the sync in flight, shared by everyone who asks meanwhile
+
+	scopeMu    sync.Mutex
+	scopes     []Scope
+	scopesRead time.Time
+}
+
+// New returns a service over db for envs.
+func New(db *store.DB, envs []Env, opts Options) (*Service, error) {
+	if db == nil {
+		return nil, errors.New("clients: a database is required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SyncConcurrency <= 0 {
+		opts.SyncConcurrency = 4
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = time.Minute
+	}
+	if opts.IntentTTL <= 0 {
+		opts.IntentTTL = 24 * time.Hour
+	}
+	if opts.ScopeCacheTTL <= 0 {
+		opts.ScopeCacheTTL = 5 * time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{db: db, audit: audit.NewLog(db, opts.Now), envs: map[string]*envState{}, log: opts.Log, now: opts.Now,
+		opts: opts, ctx: ctx, cancel: cancel}
+	for _, e := range envs {
+		if e.Name == "" {
+			cancel()
+			return nil, errors.New("clients: an environment needs a name")
+		}
+		if e.Upstream == nil && e.Problem == "" {
+			e.Problem = "no self-service API is configured for this environment"
+		}
+		s.envs[e.Name] = &envState{Env: e}
+		s.order = append(s.order, e.Name)
+	}
+	return s, nil
+}
+
+// Close stops background syncs and waits for them.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Envs lists the environments in configuration order.
+func (s *Service) Envs() []Env {
+	out := make([]Env, 0, len(s.order))
+	for _, n := range s.order {
+		out = append(out, s.envs[n].Env)
+	}
+	return out
+}
+
+func (s *Service) env(name string) (*envState, error) {
+	e, ok := s.envs[name]
+	if !ok {
+		return nil, problem.New(problem.KindNotFound, "There is no environment called "+name+".")
+	}
+	return e, nil
+}
+
+func (e *envState) upstream() (Upstream, error) {
+	if e.Upstream == nil {
+		return nil, problem.New(problem.KindUpstream, fmt.Sprintf("%s cannot be reached: %s.", e.label(), e.Problem))
+	}
+	return e.Upstream, nil
+}
+
+func (e *envState) label() string {
+	if e.Label != "" {
+		return e.Label
+	}
+	return e.Name
+}
+
+// Who may do what. Someone outside an integration's team does not learn it exists.
+
+func canSee(p *auth.Principal, teamID int64) bool {
+	return p.IsAdmin() || teamID != 0 && p.TeamRoleOf(teamID) != ""
+}
+
+func canChange(p *auth.Principal, teamID int64) bool {
+	if p.IsAdmin() {
+		return true
+	}
+	r := p.TeamRoleOf(teamID)
+	return teamID != 0 && (r == auth.TeamOwner || r == auth.TeamMember)
+}
+
+var errNoIntegration = problem.New(problem.KindNotFound, "There is no such integration, or you are not on its team.")
+
+func errReadOnly(team string) error {
+	return problem.New(problem.KindForbidden, "You can look at this integration but not change it: changes need an owner or member of team "+team+".")
+}
+
+// visible reads a mirror row the person may see.
+func (s *Service) visible(ctx context.Context, p *auth.Principal, env, clientID string) (store.Integration, error) {
+	it, err := s.db.Integration(ctx, env, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return it, errNoIntegration
+	}
+	if err != nil {
+		return it, err
+	}
+	if !canSee(p, it.TeamID) {
+		return it, errNoIntegration
+	}
+	return it, nil
+}
+
+// changeable reads a mirror row the person may change.
+func (s *Service) changeable(ctx context.Context, p *auth.Principal, env, clientID string) (store.Integration, error) {
+	it, err := s.visible(ctx, p, env, clientID)
+	if err != nil {
+		return it, err
+	}
+	if !canChange(p, it.TeamID) {
+		return it, errReadOnly(it.TeamName)
+	}
+	return it, nil
+}
+
+// teamsFor lists the teams the person may give an integration to: their own where they are
+// owner or member; every team for admins.
+func (s *Service) teamsFor(ctx context.Context, p *auth.Principal) ([]Team, error) {
+	if p.IsAdmin() {
+		all, err := s.db.ListTeams(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Team, 0, len(all))
+		for _, t := range all {
+			out = append(out, Team{ID: t.ID, Name: t.Name})
+		}
+		return out, nil
+	}
+	var out []Team
+	for _, t := range p.Teams {
+		if t.Role == auth.TeamOwner || t.Role == auth.TeamMember {
+			out = append(out, Team{ID: t.TeamID, Name: t.TeamName})
+		}
+	}
+	return out, nil
+}
+
+// Team is a team an integration can belong to.
+type Team struct {
+	ID   int64
+	Name string
+}

@@ -1,0 +1,105 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"portal/internal/maskinporten"
+	"portal/internal/problem"
+)
+
+// formFields maps the self-service API's field identifiers to the portal's form fields.
+var formFields = map[string]string{
+	"client_name": "name",
+	"description": "description",
+	"scopes":      "scopes",
+}
+
+// refused reports whether Digdir answered with a definite refusal (4xx): the request was not
+// carried out. Anything else after a write was sent (timeout, reset, 5xx, unreadable answer)
+// leaves its outcome unknown.
+func refused(err error) bool {
+	var ae *maskinporten.APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500
+}
+
+// upstreamProblem turns an upstream failure into words. what names the operation ("create the
+// integration"); unknownOutcome is said when a write may have happened nonetheless.
+func upstreamProblem(env *envState, what string, err error, unknownOutcome string) error {
+	var ae *maskinporten.APIError
+	if errors.As(err, &ae) {
+		corr := ""
+		if ae.CorrelationID != "" {
+			corr = " (Digdir's correlation id: " + ae.CorrelationID + ")"
+		}
+		switch {
+		case ae.Status == http.StatusBadRequest || ae.Status == http.StatusConflict || ae.Status == http.StatusUnprocessableEntity:
+			fields := map[string]string{}
+			var general []string
+			for _, f := range ae.Errors {
+				if name, ok := formFields[f.FieldIdentifier]; ok && f.IsFieldError {
+					fields[name] = strings.TrimSpace(strings.Join(nonEmpty(fields[name], f.ErrorMessage), "; "))
+				} else {
+					general = append(general, f.ErrorMessage)
+				}
+			}
+			msg := fmt.Sprintf("Digdir refused to %s in %s", what, env.label())
+			if len(general) > 0 {
+				msg += ": " + strings.Join(general, "; ")
+			} else if d := strings.Trim(ae.Description, ", "); d != "" && len(fields) == 0 {
+				msg += ": " + d
+			}
+			pe := problem.Invalid(msg+"."+corr+" Nothing was changed.", fields)
+			pe.Err = err
+			return pe
+		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
+			return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir did not let the portal's admin client %s in %s (%d)%s. "+
+				"Check that the admin client has the idporten:dcr.* scopes; an administrator sees its health under the environment's page. Nothing was changed.",
+				what, env.label(), ae.Status, corr), err)
+		case ae.Status == http.StatusNotFound:
+			return problem.Wrap(problem.KindNotFound, fmt.Sprintf("Digdir does not know this integration in %s any more%s.", env.label(), corr), err)
+		case ae.Status >= 500 && unknownOutcome != "":
+			return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s failed (%d) while asked to %s%s. %s",
+				env.label(), ae.Status, what, corr, unknownOutcome), err)
+		default:
+			return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s failed (%d) while asked to %s%s. Nothing was changed; try again in a moment.",
+				env.label(), ae.Status, what, corr), err)
+		}
+	}
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	reason := "could not be reached"
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = "did not answer in time"
+	} else if strings.Contains(err.Error(), "decode response") {
+		reason = "gave an answer the portal cannot read"
+	}
+	if unknownOutcome != "" {
+		return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s %s while asked to %s. %s", env.label(), reason, what, unknownOutcome), err)
+	}
+	return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s %s while asked to %s. Nothing was changed; try again in a moment.",
+		env.label(), reason, what), err)
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// problemMessage is an error's message fit for a page: a problem's own words, or a generic line.
+func problemMessage(err error) string {
+	if pe, ok := problem.As(err); ok && pe.Message != "" {
+		return pe.Message
+	}
+	return "the sync failed; the portal's log has the details"
+}

@@ -1,0 +1,422 @@
+package clients
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"portal/internal/audit"
+	"portal/internal/maskinporten"
+	"portal/internal/store"
+)
+
+// syncTimeout bounds a whole sync; each upstream call has its own, shorter timeout.
+const syncTimeout = 5 * time.Minute
+
+// SyncResult is what one sync found.
+type SyncResult struct {
+	Clients   int // clients upstream, inactive ones included
+	Written   int // mirror rows written (new or changed)
+	Unowned   int // clients seen for the first time without a matching intent
+	Drifted   int // clients changed outside the portal since the last sync
+	Adopted   int // intents whose outcome the sync settled
+	KeyErrors int // key sets that could not be read (their last-seen set is kept)
+	Took      time.Duration
+}
+
+type syncRun struct {
+	done chan struct{}
+	res  SyncResult
+	err  error
+}
+
+var systemMeta = audit.Meta{Actor: "system"}
+
+// Sync refreshes an environment's mirror from upstream. Concurrent callers share one sync.
+func (s *Service) Sync(ctx context.Context, env string) (SyncResult, error) {
+	e, err := s.env(env)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	run := s.startSync(e)
+	select {
+	case <-run.done:
+		return run.res, run.err
+	case <-ctx.Done():
+		return SyncResult{}, ctx.Err()
+	}
+}
+
+// startSync starts a sync unless one is running, and returns the one that is. The sync runs
+// on the service's context, so a person leaving the page does not cancel it for others.
+func (s *Service) startSync(e *envState) *syncRun {
+	e.syncMu.Lock()
+	defer e.syncMu.Unlock()
+	if e.running != nil {
+		return e.running
+	}
+	run := &syncRun{done: make(chan struct{})}
+	e.running = run
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, syncTimeout)
+		defer cancel()
+		run.res, run.err = s.sync(ctx, e)
+		if run.err != nil {
+			s.log.Warn("sync failed", "env", e.Name, "err", run.err)
+		} else {
+			s.log.Info("synced", "env", e.Name, "clients", run.res.Clients, "written", run.res.Written,
+				"unowned", run.res.Unowned, "drifted", run.res.Drifted, "took", run.res.Took)
+		}
+		e.syncMu.Lock()
+		e.running = nil
+		e.syncMu.Unlock()
+		close(run.done)
+	}()
+	return run
+}
+
+// RunSyncs syncs every environment each interval until ctx ends.
+func (s *Service) RunSyncs(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, name := range s.order {
+			if e := s.envs[name]; e.Upstream != nil {
+				_, _ = s.Sync(ctx, name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) sync(ctx context.Context, e *envState) (SyncResult, error) {
+	start := s.now()
+	res, err := s.syncOnce(ctx, e, start)
+	res.Took = s.now().Sub(start)
+	if err != nil {
+		st := store.SyncState{Env: e.Name, StartedAt: start, FinishedAt: s.now(), Message: problemMessage(err), Clients: res.Clients}
+		ctx := context.WithoutCancel(ctx) // a sync cut short (timeout, Close) still records its failure
+		if werr := s.db.Tx(ctx, func(tx *sql.Tx) error { return store.PutSyncState(ctx, tx, st) }); werr != nil {
+			s.log.Error("record failed sync", "env", e.Name, "err", werr)
+		}
+	}
+	return res, err
+}
+
+func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (SyncResult, error) {
+	var res SyncResult
+	up, err := e.upstream()
+	if err != nil {
+		return res, err
+	}
+	list, err := up.ListClients(ctx, true)
+	if err != nil {
+		return res, upstreamProblem(e, "list the integrations", err, "")
+	}
+	res.Clients = len(list)
+
+	// Key sets are read in parallel, but gently: the real API is shared by every customer.
+	sets := make([]*maskinporten.JWKS, len(list))
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range min(s.opts.SyncConcurrency, len(list)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(list) || ctx.Err() != nil {
+					return
+				}
+				set, err := up.GetJWKS(ctx, list[i].ClientID)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				sets[i] = set
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return res, upstreamProblem(e, "read the key sets", err, "")
+	}
+	res.KeyErrors = int(failed.Load())
+
+	now := s.now()
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		mirror, err := store.IntegrationsTx(ctx, tx, e.Name)
+		if err != nil {
+			return err
+		}
+		intents, err := store.OpenIntentsTx(ctx, tx, e.Name)
+		if err != nil {
+			return err
+		}
+		r := reconciler{s: s, tx: tx, env: e, intents: intents, now: now}
+		var unowned []string
+		for i := range list {
+			reg := &list[i]
+			old, known := mirror[reg.ClientID]
+			var oldp *store.Integration
+			if known {
+				oldp = &old
+			}
+			out, err := r.apply(ctx, reg, sets[i], oldp)
+			if err != nil {
+				return err
+			}
+			if out.written {
+				res.Written++
+			}
+			if out.drifted {
+				res.Drifted++
+			}
+			if out.adopted {
+				res.Adopted++
+			}
+			if out.unowned {
+				res.Unowned++
+				unowned = append(unowned, reg.ClientID)
+			}
+		}
+		if err := r.expireIntents(ctx); err != nil {
+			return err
+		}
+		if len(unowned) > 0 {
+			shown := unowned[:min(len(unowned), 50)]
+			ev := audit.New(systemMeta, "integration.sync.unowned", audit.Success, map[string]any{
+				"count": len(unowned), "client_ids": shown,
+				"note": "integrations found upstream with no owning team; an administrator can assign them"})
+			ev.Env, ev.TargetType = e.Name, "environment"
+			if _, err := audit.Record(ctx, tx, ev, now); err != nil {
+				return err
+			}
+		}
+		msg := fmt.Sprintf("%d integrations", len(list))
+		if res.KeyErrors > 0 {
+			msg += fmt.Sprintf("; %d key sets could not be read and show what was last seen", res.KeyErrors)
+		}
+		return store.PutSyncState(ctx, tx, store.SyncState{Env: e.Name, StartedAt: start, FinishedAt: s.now(),
+			OK: res.KeyErrors == 0, Message: msg, Clients: len(list)})
+	})
+	return res, err
+}
+
+// reconciler applies upstream clients to the mirror inside one transaction, settling the
+// portal's own open intents on the way.
+type reconciler struct {
+	s       *Service
+	tx      *sql.Tx
+	env     *envState
+	intents []store.Intent // open ones; settled ones are removed
+	now     time.Time
+}
+
+type applied struct {
+	written, drifted, adopted, unowned bool
+}
+
+// intentRequest is what an intent asked for.
+type intentRequest struct {
+	ClientID    string   `json:"client_id,omitempty"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Scopes      []string `json:"scopes"`
+	TeamID      int64    `json:"team_id"`
+	Deactivate  bool     `json:"deactivate,omitempty"`
+}
+
+func (q intentRequest) matches(reg *maskinporten.Registration) bool {
+	if q.Deactivate {
+		return !reg.Active
+	}
+	return reg.ClientName == q.Name && reg.Description == q.Description &&
+		slices.Equal(slices.Sorted(slices.Values(reg.Scopes)), slices.Sorted(slices.Values(q.Scopes)))
+}
+
+func (r *reconciler) apply(ctx context.Context, reg *maskinporten.Registration, set *maskinporten.JWKS, old *store.Integration) (applied, error) {
+	var out applied
+	next := mirrorRow(r.env.Name, reg, set, old, r.now)
+	in, ok := r.settle(reg, old == nil)
+	switch {
+	case ok:
+		// The portal asked for this; it was carried out even though the answer got lost.
+		out.adopted = true
+		if old == nil {
+			next.TeamID, next.CreatedBy = in.TeamID, in.ActorID
+		}
+		next.Drift = ""
+		if err := store.FinishIntent(ctx, r.tx, in.ID, store.IntentDone, reg.ClientID, "settled by sync", r.now); err != nil {
+			return out, err
+		}
+		ev := audit.New(audit.Meta{ActorID: in.ActorID, Actor: "system"}, "integration."+in.Action, audit.Success, map[string]any{
+			"settled_by": "sync", "intent": in.ID, "after": json.RawMessage(next.Raw)})
+		ev.Env, ev.TeamID, ev.TargetType, ev.Target = r.env.Name, next.TeamID, "integration", reg.ClientID
+		if _, err := audit.Record(ctx, r.tx, ev, r.now); err != nil {
+			return out, err
+		}
+	case old == nil:
+		out.unowned = true
+	default:
+		if changes := noteDrift(*old, &next, r.now); changes != nil {
+			out.drifted = true
+			ev := audit.New(systemMeta, "integration.changed_outside", audit.Success, map[string]any{"changes": changes})
+			ev.Env, ev.TeamID, ev.TargetType, ev.Target = r.env.Name, next.TeamID, "integration", reg.ClientID
+			if _, err := audit.Record(ctx, r.tx, ev, r.now); err != nil {
+				return out, err
+			}
+		}
+	}
+	if old != nil && sameMirror(*old, next) {
+		return out, nil
+	}
+	out.written = true
+	if err := store.PutIntegration(ctx, r.tx, next); err != nil {
+		return out, err
+	}
+	if set != nil {
+		kids := make([]string, 0, len(set.Keys))
+		for _, k := range set.Keys {
+			kids = append(kids, k.Kid)
+		}
+		if err := store.SeeKeys(ctx, r.tx, r.env.Name, reg.ClientID, kids, r.now); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// settle finds the open intent this upstream state fulfils: a create with the same name,
+// description and scopes for a client the mirror has not seen, or a change to this client.
+func (r *reconciler) settle(reg *maskinporten.Registration, isNew bool) (store.Intent, bool) {
+	for i, in := range r.intents {
+		var q intentRequest
+		if json.Unmarshal([]byte(in.Request), &q) != nil {
+			continue
+		}
+		switch {
+		case in.Action == "create" && isNew && q.matches(reg) && !reg.Created.Before(in.CreatedAt.Add(-5*time.Minute)):
+		case in.Action != "create" && q.ClientID == reg.ClientID && q.matches(reg):
+		default:
+			continue
+		}
+		r.intents = slices.Delete(r.intents, i, i+1)
+		return in, true
+	}
+	return store.Intent{}, false
+}
+
+// expireIntents gives up on intents no sync has settled within the TTL.
+func (r *reconciler) expireIntents(ctx context.Context) error {
+	for _, in := range r.intents {
+		if r.now.Sub(in.CreatedAt) < r.s.opts.IntentTTL {
+			continue
+		}
+		msg := "no matching change was found upstream; it was not carried out"
+		if err := store.FinishIntent(ctx, r.tx, in.ID, store.IntentFailed, "", msg, r.now); err != nil {
+			return err
+		}
+		var q intentRequest
+		_ = json.Unmarshal([]byte(in.Request), &q)
+		ev := audit.New(audit.Meta{ActorID: in.ActorID, Actor: "system"}, "integration."+in.Action, audit.Failure,
+			map[string]any{"intent": in.ID, "reason": msg})
+		ev.Env, ev.TeamID, ev.TargetType, ev.Target = r.env.Name, in.TeamID, "integration", q.ClientID
+		if _, err := audit.Record(ctx, r.tx, ev, r.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refresh re-reads one client and its key set and applies them to the mirror.
+func (s *Service) refresh(ctx context.Context, e *envState, clientID string) error {
+	up, err := e.upstream()
+	if err != nil {
+		return err
+	}
+	reg, err := up.GetClient(ctx, clientID)
+	if err != nil {
+		return upstreamProblem(e, "read the integration", err, "")
+	}
+	set, err := up.GetJWKS(ctx, clientID)
+	if err != nil {
+		return upstreamProblem(e, "read the integration's keys", err, "")
+	}
+	now := s.now()
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var oldp *store.Integration
+		old, err := store.IntegrationTx(ctx, tx, e.Name, clientID)
+		switch {
+		case err == nil:
+			oldp = &old
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		intents, err := store.OpenIntentsTx(ctx, tx, e.Name)
+		if err != nil {
+			return err
+		}
+		r := reconciler{s: s, tx: tx, env: e, intents: intents, now: now}
+		_, err = r.apply(ctx, reg, set, oldp)
+		return err
+	})
+}
+
+// SyncInfo says how fresh an environment's mirror is.
+type SyncInfo struct {
+	Never      bool
+	FinishedAt time.Time
+	OK         bool
+	Message    string
+	LastOKAt   time.Time
+	Running    bool
+}
+
+func (s *Service) syncInfo(ctx context.Context, e *envState) (SyncInfo, error) {
+	st, err := s.db.SyncStateOf(ctx, e.Name)
+	e.syncMu.Lock()
+	running := e.running != nil
+	e.syncMu.Unlock()
+	if errors.Is(err, store.ErrNotFound) {
+		return SyncInfo{Never: true, Running: running}, nil
+	}
+	if err != nil {
+		return SyncInfo{}, err
+	}
+	return SyncInfo{FinishedAt: st.FinishedAt, OK: st.OK, Message: st.Message, LastOKAt: st.LastOKAt, Running: running}, nil
+}
+
+// freshen starts a background sync when the mirror is older than MaxAge, and waits for it
+// when the environment was never synced (an empty mirror would say nothing useful).
+func (s *Service) freshen(ctx context.Context, e *envState) {
+	if e.Upstream == nil {
+		return
+	}
+	info, err := s.syncInfo(ctx, e)
+	if err != nil || info.Running {
+		return
+	}
+	if info.Never {
+		_, _ = s.Sync(ctx, e.Name)
+		return
+	}
+	if s.now().Sub(info.FinishedAt) > s.opts.MaxAge {
+		s.startSync(e)
+	}
+}

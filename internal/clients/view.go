@@ -1,0 +1,222 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"portal/internal/auth"
+	"portal/internal/maskinporten"
+	"portal/internal/store"
+)
+
+// Key is a public key on a client as the detail page shows it.
+type Key struct {
+	Kid       string
+	Kty       string
+	Alg       string
+	Use       string
+	Bits      int
+	Expires   time.Time
+	FirstSeen time.Time
+	HasCert   bool
+}
+
+// Event is an audit event about an integration.
+type Event struct {
+	At      time.Time
+	Actor   string
+	Action  string
+	Outcome string
+	Details string
+}
+
+// Field is one member of the client JSON, for display.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// Detail is everything the integration page shows.
+type Detail struct {
+	Env         Env
+	Summary     Summary
+	Fields      []Field
+	Raw         string // pretty-printed, as Digdir returns it
+	Scopes      []Scope
+	Keys        []Key
+	Events      []Event
+	Drift       []FieldChange
+	DriftSince  time.Time
+	Issuer      string
+	Example     Example
+	Version     string
+	CanChange   bool
+	CanCopy     bool // a tt02 integration that can be copied to production
+	CopyTarget  string
+	Stale       string // why the page shows the mirror without a fresh read
+	SyncedAt    time.Time
+	ClientOrgNo string
+}
+
+// Example is a ready-made grant for the client: header and claims, unsigned.
+type Example struct {
+	Header string
+	Claims string
+}
+
+// version identifies the content of a client as Digdir returned it (last_updated aside), so an
+// edit can refuse when the client changed after the form was shown.
+func version(raw []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		sum := sha256.Sum256(raw)
+		return hex.EncodeToString(sum[:8])
+	}
+	delete(m, "last_updated")
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(canonicalJSON(m[k])))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Get returns an integration p may see, re-reading it upstream when the mirror is older than
+// MaxAge. When upstream does not answer, the mirror is shown with a note saying so.
+func (s *Service) Get(ctx context.Context, p *auth.Principal, env, clientID string) (Detail, error) {
+	e, err := s.env(env)
+	if err != nil {
+		return Detail{}, err
+	}
+	it, err := s.visible(ctx, p, env, clientID)
+	if err != nil {
+		return Detail{}, err
+	}
+	var stale string
+	if e.Upstream != nil && s.now().Sub(it.SyncedAt) > s.opts.MaxAge {
+		if err := s.refresh(ctx, e, clientID); err != nil {
+			stale = problemMessage(err)
+		} else if it, err = s.visible(ctx, p, env, clientID); err != nil {
+			return Detail{}, err
+		}
+	}
+	return s.detail(ctx, p, e, it, stale)
+}
+
+func (s *Service) detail(ctx context.Context, p *auth.Principal, e *envState, it store.Integration, stale string) (Detail, error) {
+	d := Detail{Env: e.Env, Summary: summary(it), Issuer: e.Issuer, Version: version([]byte(it.Raw)), Stale: stale,
+		CanChange: canChange(p, it.TeamID), SyncedAt: it.SyncedAt}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, []byte(it.Raw), "", "  ") == nil {
+		d.Raw = pretty.String()
+	} else {
+		d.Raw = it.Raw
+	}
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal([]byte(it.Raw), &m)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		d.Fields = append(d.Fields, Field{Name: k, Value: canonicalJSON(m[k])})
+	}
+	if v, ok := m["client_orgno"]; ok {
+		d.ClientOrgNo = canonicalJSON(v)
+	}
+
+	// Scope descriptions come from the catalogue when it can be read; the page works without.
+	var known map[string]Scope
+	if e.Upstream != nil {
+		if usable, err := s.usableScopes(ctx, e); err == nil {
+			known = scopeIndex(usable)
+		}
+	}
+	for _, name := range it.Scopes {
+		sc, ok := known[name]
+		if !ok {
+			sc = Scope{Name: name}
+		}
+		d.Scopes = append(d.Scopes, sc)
+	}
+
+	seen, err := s.db.KeysFirstSeen(ctx, e.Name, it.ClientID)
+	if err != nil {
+		return d, err
+	}
+	var set maskinporten.JWKS
+	_ = json.Unmarshal([]byte(it.JWKS), &set)
+	for _, k := range set.Keys {
+		d.Keys = append(d.Keys, Key{Kid: k.Kid, Kty: k.Kty, Alg: k.Alg, Use: k.Use, Bits: modulusBits(k.N),
+			Expires: k.Expires(), FirstSeen: seen[k.Kid], HasCert: len(k.X5C) > 0})
+	}
+
+	events, err := s.audit.ForTarget(ctx, e.Name, it.ClientID, 20)
+	if err != nil {
+		return d, err
+	}
+	for _, ev := range events {
+		d.Events = append(d.Events, Event{At: ev.At, Actor: ev.Actor, Action: ev.Action, Outcome: ev.Outcome, Details: string(ev.Details)})
+	}
+	if dr, ok := parseDrift(it.Drift); ok {
+		d.Drift, d.DriftSince = dr.Changes, dr.DetectedAt
+	}
+	d.Example = exampleGrant(e.Issuer, it, set.Keys, s.now())
+	if target, ok := s.envs["prod"]; ok && e.Name != "prod" && d.CanChange && target.Upstream != nil {
+		d.CanCopy, d.CopyTarget = true, target.Name
+	}
+	return d, nil
+}
+
+func summary(r store.Integration) Summary {
+	return Summary{ClientID: r.ClientID, Name: r.Name, Description: r.Description, TeamID: r.TeamID, Team: r.TeamName,
+		Scopes: r.Scopes, KeyCount: r.KeyCount, NextKeyExpiry: r.NextKeyExpiry, Active: r.Active, LastChange: r.LastChange,
+		Drifted: r.Drift != ""}
+}
+
+func modulusBits(n string) int {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(n, "="))
+	if err != nil || len(b) == 0 {
+		return 0
+	}
+	for len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0
+	}
+	bits := len(b) * 8
+	for top := b[0]; top&0x80 == 0; top <<= 1 {
+		bits--
+	}
+	return bits
+}
+
+// exampleGrant is the grant this client would send: the first key's kid (or a placeholder),
+// this environment's issuer as aud, the client's scopes, a two-minute lifetime.
+func exampleGrant(issuer string, it store.Integration, keys []maskinporten.JWK, now time.Time) Example {
+	kid, alg := "<the kid of one of this client's keys>", "RS256"
+	if len(keys) > 0 {
+		kid = keys[0].Kid
+		if keys[0].Alg != "" {
+			alg = keys[0].Alg
+		}
+	}
+	header, _ := json.MarshalIndent(map[string]string{"alg": alg, "kid": kid}, "", "  ")
+	iat := now.Unix()
+	claims, _ := json.MarshalIndent(struct {
+		Aud   string `json:"aud"`
+		Iss   string `json:"iss"`
+		Scope string `json:"scope"`
+		Iat   int64  `json:"iat"`
+		Exp   int64  `json:"exp"`
+		Jti   string `json:"jti"`
+	}{issuer, it.ClientID, strings.Join(it.Scopes, " "), iat, iat + 120, "<a new random value for every grant>"}, "", "  ")
+	return Example{Header: string(header), Claims: string(claims)}
+}

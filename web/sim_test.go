@@ -1,0 +1,125 @@
+package web_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"portal/internal/auth"
+	"portal/internal/clients"
+	"portal/internal/keys"
+	"portal/internal/maskinporten"
+	"portal/internal/sim"
+	"portal/internal/store"
+)
+
+var (
+	simKeysOnce sync.Once
+	simKeyPool  []*rsa.PrivateKey
+)
+
+// simKeys hands the simulators keys generated once per test binary: generating RSA keys
+// would dominate the suite otherwise.
+func simKeys() func() (*rsa.PrivateKey, error) {
+	simKeysOnce.Do(func() {
+		for range 4 {
+			k, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			simKeyPool = append(simKeyPool, k)
+		}
+	})
+	var mu sync.Mutex
+	i := 0
+	return func() (*rsa.PrivateKey, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		i++
+		return simKeyPool[i%len(simKeyPool)], nil
+	}
+}
+
+// newSimApp is the app with the integrations service against a fresh simulator of both
+// environments, served on its own httptest server.
+func newSimApp(t *testing.T) *app {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	s, err := sim.Open(t.Context(), sim.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DataDir: t.TempDir(),
+		GenerateKey: simKeys(), AppInstances: 1})
+	if err != nil {
+		srv.Listener.Close()
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s.Handler()
+	srv.Start()
+	// Cleanups run last-registered first: the app (and its background syncs) stops before
+	// the simulator does.
+	t.Cleanup(func() { s.Close() })
+	t.Cleanup(srv.Close)
+	a := newAppFull(t, nil, func(db *store.DB) *clients.Service {
+		var envs []clients.Env
+		for _, env := range []string{"tt02", "prod"} {
+			envs = append(envs, clients.Env{Name: env, Label: env, Prod: env == "prod", Issuer: "http://sim/" + env + "/maskinporten/",
+				Upstream: simUpstream(t, s, srv.Client(), env)})
+		}
+		cs, err := clients.New(db, envs, clients.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	})
+	a.sim = s
+	return a
+}
+
+// simUpstream is the environment's self-service client with the simulator's admin credentials.
+func simUpstream(t *testing.T, s *sim.Sim, hc *http.Client, env string) *maskinporten.Client {
+	t.Helper()
+	cred, err := s.AdminCredentials(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keys.ParsePrivate([]byte(cred.PrivateKeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chain []*x509.Certificate
+	for rest := []byte(cred.CertificateChainPEM); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, c)
+	}
+	mp, err := maskinporten.New(maskinporten.Config{Issuer: cred.Issuer, SelfServiceURL: cred.SelfServiceURL, HTTPClient: hc,
+		Timeout: 2 * time.Second, Admin: &maskinporten.Credentials{ClientID: cred.ClientID, Signer: maskinporten.Signer{Key: key, Chain: chain}, Scopes: cred.Scopes}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mp
+}
+
+// principalOf loads a user's principal as the web layer would.
+func (a *app) principalOf(email string) *auth.Principal {
+	a.t.Helper()
+	u, err := a.db.UserByEmail(a.t.Context(), email)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	p, err := a.auth.LoadPrincipal(a.t.Context(), u.ID)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return p
+}
