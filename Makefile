@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 VENDOR    = static/vendor
 ASSETS    = $(VENDOR)/designsystemet.css $(VENDOR)/designsystemet-theme.css $(VENDOR)/htmx.min.js
 
-.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench bench-token clean
+.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench bench-token bench-integrations clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -70,6 +70,10 @@ BENCH_TOKENS   ?= 0
 bench-token: ## load the simulated token endpoint (1, 16, 64 clients; BENCH_DURATION per level, BENCH_TOKENS caps each level)
 	$(GO) build -o bin/portal ./cmd/portal
 	$(GO) run ./bench/tokenload --portal bin/portal --duration $(BENCH_DURATION) --tokens $(BENCH_TOKENS)
+
+bench-integrations: ## the integrations list over 10,000 mirrored clients (p50/p95 per query, /healthz baseline) and a full sync of 10,000 clients
+	$(GO) test -run '^$$' -bench IntegrationList -benchtime 400x ./web/
+	$(GO) test -run '^$$' -bench Sync10k -benchtime 3x ./internal/clients/
 
 clean: ## remove build output (not ./data)
 	rm -rf bin node_modules $(VENDOR)/*.css $(VENDOR)/*.js

@@ -28,7 +28,7 @@ import (
 var cheap = auth.HashParams{Memory: 64, Time: 1, Threads: 1}
 
 type app struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	db   *store.DB
 	auth *auth.Service
@@ -62,7 +62,7 @@ func newAppWith(t *testing.T, health web.EnvChecker) *app { return newAppFull(t,
 
 // newAppFull builds the app; withClients, when set, makes the integrations service over the
 // app's database.
-func newAppFull(t *testing.T, health web.EnvChecker, withClients func(db *store.DB) *clients.Service) *app {
+func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.DB) *clients.Service) *app {
 	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
@@ -108,7 +108,7 @@ func (a *app) addUser(email, role string) store.User {
 
 // client is a browser-like client: cookie jar, no automatic redirects.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	hc   *http.Client
 }
@@ -184,7 +184,7 @@ func text(p page, sel string) string {
 	return strings.TrimSpace(p.doc.Find(sel).First().Text())
 }
 
-func adminPrincipal(t *testing.T, a *app) *auth.Principal {
+func adminPrincipal(t testing.TB, a *app) *auth.Principal {
 	u, err := a.db.UserByEmail(t.Context(), "admin@example.no")
 	if err != nil {
 		t.Fatal(err)

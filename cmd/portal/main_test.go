@@ -30,6 +30,8 @@ func TestConfigErrorsAreUsageErrors(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"addr": "127.0.0.1:1", "no_such_key": 1}`), 0o600)
 	broken := filepath.Join(dir, "broken.json")
 	os.WriteFile(broken, []byte(`{"addr": `), 0o600)
+	sync := filepath.Join(dir, "sync.json")
+	os.WriteFile(sync, []byte(`{"sync_interval": "1s", "sync_concurrency": 100}`), 0o600)
 	realEnv := filepath.Join(dir, "real.json")
 	os.WriteFile(realEnv, []byte(`{"environments": {"prod": {"maskinporten_issuer": "https://maskinporten.no/"}}}`), 0o600)
 	tests := []struct {
@@ -45,6 +47,7 @@ func TestConfigErrorsAreUsageErrors(t *testing.T) {
 		{"broken config", []string{"serve", "--config", broken}, nil, []string{"broken.json"}},
 		{"missing config", []string{"serve", "--config", filepath.Join(dir, "none.json")}, nil, []string{"cannot be opened"}},
 		{"real env half configured", []string{"serve", "--config", realEnv}, nil, []string{"environments.prod.selfservice_url", "environments.prod.admin_file"}},
+		{"sync too eager", []string{"serve", "--config", sync}, nil, []string{"sync_interval must be at least 10s", "sync_concurrency 100"}},
 		{"short session key", []string{"serve"}, map[string]string{"PORTAL_SESSION_KEY": "short"}, []string{"at least 32"}},
 		{"missing key file", []string{"serve"}, map[string]string{"PORTAL_SESSION_KEY_FILE": filepath.Join(dir, "nokey")}, []string{"PORTAL_SESSION_KEY_FILE"}},
 		{"unknown command", []string{"frobnicate"}, nil, []string{"unknown command"}},

@@ -10,11 +10,9 @@ CREATE TABLE integrations (
     active          INTEGER NOT NULL,
     team_id         INTEGER REFERENCES teams (id),
     created_by      INTEGER,
-    raw             TEXT    NOT NULL,            -- the client JSON as Digdir last returned it
-    jwks            TEXT    NOT NULL,            -- the key set JSON as last read
     key_count       INTEGER NOT NULL,
     next_key_expiry TEXT,                        -- the nearest key exp, NULL without keys
-    drift           TEXT,                        -- JSON of changes made outside the portal, NULL when none
+    drifted         INTEGER NOT NULL,            -- changed outside the portal since the last acknowledged version
     search          TEXT    NOT NULL,            -- lower-cased name, client id, description and scopes
     first_seen      TEXT    NOT NULL,
     last_change     TEXT    NOT NULL,
@@ -22,8 +20,19 @@ CREATE TABLE integrations (
     PRIMARY KEY (env, client_id)
 ) WITHOUT ROWID;
 CREATE INDEX integrations_name ON integrations (env, name COLLATE NOCASE, client_id);
-CREATE INDEX integrations_team ON integrations (env, team_id);
+CREATE INDEX integrations_team ON integrations (env, team_id, name COLLATE NOCASE);
 CREATE INDEX integrations_expiry ON integrations (env, next_key_expiry);
+CREATE INDEX integrations_changed ON integrations (env, last_change);
+
+-- The documents behind each row, kept apart so that list queries scan only narrow rows.
+CREATE TABLE integration_docs (
+    env       TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    raw       TEXT NOT NULL,                     -- the client JSON as Digdir last returned it
+    jwks      TEXT NOT NULL,                     -- the key set JSON as last read
+    drift     TEXT,                              -- JSON of changes made outside the portal, NULL when none
+    PRIMARY KEY (env, client_id)
+) WITHOUT ROWID;
 
 -- A key's "created" time is when the mirror first saw its kid on the client.
 CREATE TABLE integration_keys_seen (
@@ -67,4 +76,5 @@ CREATE TABLE integration_syncs (
 DROP TABLE integration_syncs;
 DROP TABLE integration_intents;
 DROP TABLE integration_keys_seen;
+DROP TABLE integration_docs;
 DROP TABLE integrations;

@@ -238,6 +238,7 @@ func (s *Service) openIntent(ctx context.Context, p *auth.Principal, e *envState
 	in := store.Intent{Env: e.Name, IdempotencyKey: key, Action: action, ActorID: p.UserID, TeamID: req.TeamID,
 		Request: string(b), CreatedAt: s.now()}
 	var done string
+	var busy bool
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		prev, err := store.IntentByKeyTx(ctx, tx, e.Name, key)
 		switch {
@@ -250,9 +251,10 @@ func (s *Service) openIntent(ctx context.Context, p *auth.Principal, e *envState
 				}
 				return nil
 			case store.IntentOpen:
-				return problem.New(problem.KindConflict, "This form was already sent and is still being carried out. Wait a moment and reload the page.")
+				busy = true
+				return nil
 			default:
-				return problem.New(problem.KindConflict, "This form was already sent and refused. Reload the page to start again.")
+				return errRefusedBefore
 			}
 		case !errors.Is(err, store.ErrNotFound):
 			return err
@@ -260,7 +262,59 @@ func (s *Service) openIntent(ctx context.Context, p *auth.Principal, e *envState
 		in.ID, err = store.InsertIntent(ctx, tx, in)
 		return err
 	})
-	return in, done, err
+	if err != nil || !busy {
+		return in, done, err
+	}
+	// The same form is being carried out by an earlier submit: answer as it does.
+	prev, err := s.awaitIntent(ctx, e, key)
+	if err != nil {
+		return in, "", err
+	}
+	switch prev.State {
+	case store.IntentDone:
+		if prev.ClientID != "" {
+			return in, prev.ClientID, nil
+		}
+		return in, req.ClientID, nil
+	case store.IntentOpen:
+		return in, "", problem.New(problem.KindConflict, "This form was already sent and is still being carried out. Wait a moment and reload the page.")
+	}
+	return in, "", errRefusedBefore
+}
+
+var errRefusedBefore = problem.New(problem.KindConflict, "This form was already sent and refused. Reload the page to start again.")
+
+// intentWait bounds how long a repeated submit waits for the first one to finish.
+const intentWait = 15 * time.Second
+
+// awaitIntent reads the intent with this key, waiting while it is open (an earlier submit of
+// the same form still in flight). ErrNotFound-wrapped when there is none.
+func (s *Service) awaitIntent(ctx context.Context, e *envState, key string) (store.Intent, error) {
+	ctx, cancel := context.WithTimeout(ctx, intentWait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		in, err := s.db.IntentByKey(ctx, e.Name, key)
+		if err != nil || in.State != store.IntentOpen {
+			return in, err
+		}
+		select {
+		case <-ctx.Done():
+			return in, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// repeated reports whether a change with this key was already carried out, so a second
+// submit of the same form succeeds as the first did instead of tripping over its result.
+func (s *Service) repeated(ctx context.Context, e *envState, key string) bool {
+	if !keyPattern.MatchString(key) {
+		return false
+	}
+	in, err := s.awaitIntent(ctx, e, key)
+	return err == nil && in.State == store.IntentDone
 }
 
 // failIntent settles an intent after an upstream failure: a definite refusal fails it; any
@@ -382,9 +436,17 @@ func (s *Service) planUpdate(ctx context.Context, p *auth.Principal, env, client
 	if fields := validate(&d, teams, usable, it.Scopes, e.label()); len(fields) > 0 {
 		return Plan{Draft: d}, nil, it, problem.Invalid("Some fields need attention.", fields)
 	}
-	cur, err := up.GetClient(ctx, clientID)
-	if err != nil {
-		return Plan{Draft: d}, nil, it, upstreamProblem(e, "read the integration", err, "")
+	var cur *maskinporten.Registration
+	if it.Active {
+		if cur, err = up.GetClient(ctx, clientID); err != nil {
+			return Plan{Draft: d}, nil, it, upstreamProblem(e, "read the integration", err, "")
+		}
+	} else {
+		// Digdir no longer returns a deactivated client on its own; the mirror has its last state.
+		cur = &maskinporten.Registration{}
+		if err := json.Unmarshal([]byte(it.Raw), cur); err != nil {
+			return Plan{Draft: d}, nil, it, fmt.Errorf("read mirrored client %s: %w", clientID, err)
+		}
 	}
 	if d.Version != "" && version(cur.Raw) != d.Version {
 		return Plan{Draft: d}, nil, it, problem.New(problem.KindConflict,
@@ -417,6 +479,9 @@ func (s *Service) planUpdate(ctx context.Context, p *auth.Principal, env, client
 	if len(plan.Changes) == 0 {
 		return plan, cur, it, problem.Invalid("Nothing would change: edit a field first.", nil)
 	}
+	if !it.Active && slices.ContainsFunc(plan.Changes, func(c FieldChange) bool { return c.Field != "owning team" }) {
+		return plan, cur, it, problem.Invalid("Digdir keeps a deactivated integration as it was: only its owning team can be changed.", nil)
+	}
 	plan.NeedsName = e.Prod && len(plan.Removed) > 0
 	return plan, cur, it, nil
 }
@@ -424,6 +489,12 @@ func (s *Service) planUpdate(ctx context.Context, p *auth.Principal, env, client
 // Update carries out an edit: the owning team is the portal's own; name, description and
 // scopes go to Digdir with GET-modify-PUT.
 func (s *Service) Update(ctx context.Context, p *auth.Principal, m audit.Meta, env, clientID string, d Draft) error {
+	if e, ok := s.envs[env]; ok && s.repeated(ctx, e, d.Key) {
+		if _, err := s.changeable(ctx, p, env, clientID); err != nil {
+			return err
+		}
+		return nil
+	}
 	plan, cur, it, err := s.planUpdate(ctx, p, env, clientID, d)
 	if err != nil {
 		return err
@@ -485,6 +556,9 @@ func (s *Service) Deactivate(ctx context.Context, p *auth.Principal, m audit.Met
 	it, err := s.changeable(ctx, p, env, clientID)
 	if err != nil {
 		return err
+	}
+	if s.repeated(ctx, e, key) {
+		return nil
 	}
 	if !it.Active {
 		return problem.New(problem.KindConflict, "This integration is already inactive.")

@@ -71,6 +71,8 @@ type Service struct {
 
 	ctx    context.Context // background syncs; cancelled by Close
 	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed and wg.Add against Close
+	closed bool
 	wg     sync.WaitGroup
 }
 
@@ -126,8 +128,27 @@ func New(db *store.DB, envs []Env, opts Options) (*Service, error) {
 
 // Close stops background syncs and waits for them.
 func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+}
+
+// goBackground runs f in the background unless the service is closing; it reports whether f
+// was started.
+func (s *Service) goBackground(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Envs lists the environments in configuration order.

@@ -13,6 +13,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/maskinporten"
+	"portal/internal/problem"
 	"portal/internal/store"
 )
 
@@ -62,10 +63,7 @@ func (s *Service) startSync(e *envState) *syncRun {
 		return e.running
 	}
 	run := &syncRun{done: make(chan struct{})}
-	e.running = run
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	started := s.goBackground(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, syncTimeout)
 		defer cancel()
 		run.res, run.err = s.sync(ctx, e)
@@ -79,7 +77,13 @@ func (s *Service) startSync(e *envState) *syncRun {
 		e.running = nil
 		e.syncMu.Unlock()
 		close(run.done)
-	}()
+	})
+	if !started {
+		run.err = problem.New(problem.KindUpstream, "The portal is shutting down; the sync did not start.")
+		close(run.done)
+		return run
+	}
+	e.running = run
 	return run
 }
 
@@ -168,7 +172,12 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 		if err != nil {
 			return err
 		}
-		r := reconciler{s: s, tx: tx, env: e, intents: intents, now: now}
+		w, err := store.PrepareIntegrationWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		r := reconciler{s: s, tx: tx, w: w, env: e, intents: intents, now: now}
 		var unowned []string
 		for i := range list {
 			reg := &list[i]
@@ -223,6 +232,7 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 type reconciler struct {
 	s       *Service
 	tx      *sql.Tx
+	w       *store.IntegrationWriter
 	env     *envState
 	intents []store.Intent // open ones; settled ones are removed
 	now     time.Time
@@ -287,7 +297,7 @@ func (r *reconciler) apply(ctx context.Context, reg *maskinporten.Registration, 
 		return out, nil
 	}
 	out.written = true
-	if err := store.PutIntegration(ctx, r.tx, next); err != nil {
+	if err := r.w.Put(ctx, next); err != nil {
 		return out, err
 	}
 	if set != nil {
@@ -295,7 +305,7 @@ func (r *reconciler) apply(ctx context.Context, reg *maskinporten.Registration, 
 		for _, k := range set.Keys {
 			kids = append(kids, k.Kid)
 		}
-		if err := store.SeeKeys(ctx, r.tx, r.env.Name, reg.ClientID, kids, r.now); err != nil {
+		if err := r.w.SeeKeys(ctx, r.env.Name, reg.ClientID, kids, r.now); err != nil {
 			return out, err
 		}
 	}
@@ -372,7 +382,12 @@ func (s *Service) refresh(ctx context.Context, e *envState, clientID string) err
 		if err != nil {
 			return err
 		}
-		r := reconciler{s: s, tx: tx, env: e, intents: intents, now: now}
+		w, err := store.PrepareIntegrationWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		r := reconciler{s: s, tx: tx, w: w, env: e, intents: intents, now: now}
 		_, err = r.apply(ctx, reg, set, oldp)
 		return err
 	})

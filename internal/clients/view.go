@@ -102,8 +102,15 @@ func (s *Service) Get(ctx context.Context, p *auth.Principal, env, clientID stri
 	if err != nil {
 		return Detail{}, err
 	}
+	// A sync that finds a client unchanged leaves its row (and SyncedAt) alone, so the last
+	// good sync counts as a sighting too.
+	seen := it.SyncedAt
+	if st, err := s.db.SyncStateOf(ctx, env); err == nil && st.LastOKAt.After(seen) {
+		seen = st.LastOKAt
+	}
+	// Digdir returns a deactivated client only in the list (inactive=true), which the sync reads.
 	var stale string
-	if e.Upstream != nil && s.now().Sub(it.SyncedAt) > s.opts.MaxAge {
+	if e.Upstream != nil && it.Active && s.now().Sub(seen) > s.opts.MaxAge {
 		if err := s.refresh(ctx, e, clientID); err != nil {
 			stale = problemMessage(err)
 		} else if it, err = s.visible(ctx, p, env, clientID); err != nil {

@@ -31,10 +31,16 @@ type Integration struct {
 }
 
 const integrationColumns = `i.env, i.client_id, i.name, i.description, i.scopes, i.active, coalesce(i.team_id, 0),
-	coalesce(t.name, ''), coalesce(i.created_by, 0), i.raw, i.jwks, i.key_count, coalesce(i.next_key_expiry, ''),
-	coalesce(i.drift, ''), i.first_seen, i.last_change, i.synced_at`
+	coalesce(t.name, ''), coalesce(i.created_by, 0), d.raw, d.jwks, i.key_count, coalesce(i.next_key_expiry, ''),
+	coalesce(d.drift, ''), i.first_seen, i.last_change, i.synced_at`
 
-const integrationFrom = ` FROM integrations i LEFT JOIN teams t ON t.id = i.team_id`
+const integrationFrom = ` FROM integrations i JOIN integration_docs d ON d.env = i.env AND d.client_id = i.client_id
+	LEFT JOIN teams t ON t.id = i.team_id`
+
+// listColumns are the narrow columns a list shows; drift only says whether there is one.
+const listColumns = `i.env, i.client_id, i.name, i.description, i.scopes, i.active, coalesce(i.team_id, 0),
+	coalesce(t.name, ''), coalesce(i.created_by, 0), '', '', i.key_count, coalesce(i.next_key_expiry, ''),
+	CASE WHEN i.drifted THEN '{}' ELSE '' END, i.first_seen, i.last_change, i.synced_at`
 
 func scanIntegration(row interface{ Scan(...any) error }) (Integration, error) {
 	var it Integration
@@ -59,8 +65,54 @@ func integrationSearch(it Integration) string {
 	return strings.ToLower(strings.Join([]string{it.Name, it.ClientID, it.Description, strings.Join(it.Scopes, " ")}, "\n"))
 }
 
-// PutIntegration inserts or replaces a mirror row. FirstSeen is kept from an existing row.
-func PutIntegration(ctx context.Context, tx *sql.Tx, it Integration) error {
+const (
+	putIntegrationSQL = `INSERT INTO integrations (env, client_id, name, description, scopes, active, team_id,
+		created_by, key_count, next_key_expiry, drifted, search, first_seen, last_change, synced_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (env, client_id) DO UPDATE SET name = excluded.name, description = excluded.description,
+		scopes = excluded.scopes, active = excluded.active, team_id = excluded.team_id, created_by = excluded.created_by,
+		key_count = excluded.key_count, next_key_expiry = excluded.next_key_expiry, drifted = excluded.drifted,
+		search = excluded.search, last_change = excluded.last_change, synced_at = excluded.synced_at`
+	putIntegrationDocSQL = `INSERT INTO integration_docs (env, client_id, raw, jwks, drift) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (env, client_id) DO UPDATE SET raw = excluded.raw, jwks = excluded.jwks, drift = excluded.drift`
+	seeKeySQL = `INSERT INTO integration_keys_seen (env, client_id, kid, first_seen) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+)
+
+// IntegrationWriter writes many mirror rows in one transaction with statements prepared once,
+// as a sync of thousands of clients does.
+type IntegrationWriter struct {
+	put, doc, seen *sql.Stmt
+}
+
+// PrepareIntegrationWriter prepares the writer's statements in tx; Close releases them.
+func PrepareIntegrationWriter(ctx context.Context, tx *sql.Tx) (*IntegrationWriter, error) {
+	var w IntegrationWriter
+	var err error
+	if w.put, err = tx.PrepareContext(ctx, putIntegrationSQL); err != nil {
+		return nil, fmt.Errorf("prepare integration writer: %w", err)
+	}
+	if w.doc, err = tx.PrepareContext(ctx, putIntegrationDocSQL); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("prepare integration writer: %w", err)
+	}
+	if w.seen, err = tx.PrepareContext(ctx, seeKeySQL); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("prepare integration writer: %w", err)
+	}
+	return &w, nil
+}
+
+// Close releases the prepared statements.
+func (w *IntegrationWriter) Close() {
+	for _, st := range []*sql.Stmt{w.put, w.doc, w.seen} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// Put inserts or replaces a mirror row. FirstSeen is kept from an existing row.
+func (w *IntegrationWriter) Put(ctx context.Context, it Integration) error {
 	var team, createdBy, expiry, drift any
 	if it.TeamID != 0 {
 		team = it.TeamID
@@ -74,20 +126,36 @@ func PutIntegration(ctx context.Context, tx *sql.Tx, it Integration) error {
 	if it.Drift != "" {
 		drift = it.Drift
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO integrations (env, client_id, name, description, scopes, active, team_id,
-		created_by, raw, jwks, key_count, next_key_expiry, drift, search, first_seen, last_change, synced_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (env, client_id) DO UPDATE SET name = excluded.name, description = excluded.description,
-		scopes = excluded.scopes, active = excluded.active, team_id = excluded.team_id, created_by = excluded.created_by,
-		raw = excluded.raw, jwks = excluded.jwks, key_count = excluded.key_count, next_key_expiry = excluded.next_key_expiry,
-		drift = excluded.drift, search = excluded.search, last_change = excluded.last_change, synced_at = excluded.synced_at`,
-		it.Env, it.ClientID, it.Name, it.Description, strings.Join(it.Scopes, " "), it.Active, team, createdBy,
-		it.Raw, it.JWKS, it.KeyCount, expiry, drift, integrationSearch(it), FormatTime(it.FirstSeen),
+	_, err := w.put.ExecContext(ctx, it.Env, it.ClientID, it.Name, it.Description, strings.Join(it.Scopes, " "), it.Active, team,
+		createdBy, it.KeyCount, expiry, it.Drift != "", integrationSearch(it), FormatTime(it.FirstSeen),
 		FormatTime(it.LastChange), FormatTime(it.SyncedAt))
 	if err != nil {
 		return fmt.Errorf("put integration %s/%s: %w", it.Env, it.ClientID, err)
 	}
+	if _, err = w.doc.ExecContext(ctx, it.Env, it.ClientID, it.Raw, it.JWKS, drift); err != nil {
+		return fmt.Errorf("put integration document %s/%s: %w", it.Env, it.ClientID, err)
+	}
 	return nil
+}
+
+// SeeKeys records the first sighting of each kid; known kids keep their time.
+func (w *IntegrationWriter) SeeKeys(ctx context.Context, env, clientID string, kids []string, now time.Time) error {
+	for _, kid := range kids {
+		if _, err := w.seen.ExecContext(ctx, env, clientID, kid, FormatTime(now)); err != nil {
+			return fmt.Errorf("see key %s on %s/%s: %w", kid, env, clientID, err)
+		}
+	}
+	return nil
+}
+
+// PutIntegration inserts or replaces one mirror row.
+func PutIntegration(ctx context.Context, tx *sql.Tx, it Integration) error {
+	w, err := PrepareIntegrationWriter(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return w.Put(ctx, it)
 }
 
 // Integration reads one mirror row.
@@ -221,9 +289,8 @@ func (d *DB) ListIntegrations(ctx context.Context, q IntegrationQuery) ([]Integr
 	if limit <= 0 {
 		limit = 50
 	}
-	// The page's rows skip the large JSON columns: a list never shows them.
-	rows, err := d.read.QueryContext(ctx, "SELECT "+strings.Replace(integrationColumns, "i.raw, i.jwks", "'', ''", 1)+
-		integrationFrom+cond+" ORDER BY "+order+" LIMIT ? OFFSET ?", append(args, limit, q.Offset)...)
+	rows, err := d.read.QueryContext(ctx, "SELECT "+listColumns+" FROM integrations i LEFT JOIN teams t ON t.id = i.team_id"+
+		cond+" ORDER BY "+order+" LIMIT ? OFFSET ?", append(args, limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list integrations: %w", err)
 	}
@@ -247,8 +314,11 @@ func SetIntegrationTeam(ctx context.Context, tx *sql.Tx, env, clientID string, t
 
 // ClearIntegrationDrift forgets an integration's drift finding.
 func ClearIntegrationDrift(ctx context.Context, tx *sql.Tx, env, clientID string) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE integration_docs SET drift = NULL WHERE env = ? AND client_id = ?", env, clientID); err != nil {
+		return fmt.Errorf("clear drift of %s/%s: %w", env, clientID, err)
+	}
 	return updateOne(ctx, tx, fmt.Sprintf("clear drift of %s/%s", env, clientID),
-		"UPDATE integrations SET drift = NULL WHERE env = ? AND client_id = ?", env, clientID)
+		"UPDATE integrations SET drifted = 0 WHERE env = ? AND client_id = ?", env, clientID)
 }
 
 // KeysFirstSeen returns when each kid of a client was first seen.
@@ -271,13 +341,12 @@ func (d *DB) KeysFirstSeen(ctx context.Context, env, clientID string) (map[strin
 
 // SeeKeys records the first sighting of each kid; known kids keep their time.
 func SeeKeys(ctx context.Context, tx *sql.Tx, env, clientID string, kids []string, now time.Time) error {
-	for _, kid := range kids {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO integration_keys_seen (env, client_id, kid, first_seen) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, env, clientID, kid, FormatTime(now)); err != nil {
-			return fmt.Errorf("see key %s on %s/%s: %w", kid, env, clientID, err)
-		}
+	w, err := PrepareIntegrationWriter(ctx, tx)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer w.Close()
+	return w.SeeKeys(ctx, env, clientID, kids, now)
 }
 
 // Intent states.
@@ -329,6 +398,15 @@ func InsertIntent(ctx context.Context, tx *sql.Tx, in Intent) (int64, error) {
 // IntentByKeyTx finds an intent by its idempotency key.
 func IntentByKeyTx(ctx context.Context, tx *sql.Tx, env, key string) (Intent, error) {
 	in, err := scanIntent(tx.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM integration_intents WHERE env = ? AND idempotency_key = ?", env, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return in, fmt.Errorf("intent %s: %w", key, ErrNotFound)
+	}
+	return in, err
+}
+
+// IntentByKey finds an intent by its idempotency key, outside any write transaction.
+func (d *DB) IntentByKey(ctx context.Context, env, key string) (Intent, error) {
+	in, err := scanIntent(d.read.QueryRowContext(ctx, "SELECT "+intentColumns+" FROM integration_intents WHERE env = ? AND idempotency_key = ?", env, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, fmt.Errorf("intent %s: %w", key, ErrNotFound)
 	}
