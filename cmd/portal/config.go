@@ -55,6 +55,7 @@ type Config struct {
 	OrgCode         string               `json:"org_code"`
 	OrgNo           string               `json:"org_number"`
 	SessionKeyFile  string               `json:"session_key_file"`
+	KEKFile         string               `json:"kek_file"`
 	IdleTimeout     duration             `json:"session_idle_timeout"`
 	MaxLifetime     duration             `json:"session_max_lifetime"`
 	ShutdownTimeout duration             `json:"shutdown_timeout"`
@@ -65,6 +66,7 @@ type Config struct {
 	Envs            map[string]EnvConfig `json:"environments"`
 
 	sessionKey []byte         // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
+	kek        string         // PORTAL_KEK, when set; never printed
 	proxies    []netip.Prefix // parsed TrustedProxies
 	configFile string
 }
@@ -200,6 +202,10 @@ func loadConfig(fs *flag.FlagSet, flags map[string]*string, getenv func(string) 
 			}
 		}
 	}
+	if v := getenv("PORTAL_KEK_FILE"); v != "" {
+		cfg.KEKFile = v
+	}
+	cfg.kek = getenv("PORTAL_KEK")
 	key, err := secretValue(getenv, "PORTAL_SESSION_KEY", cfg.SessionKeyFile)
 	if err != nil {
 		problems = append(problems, err.Error())
