@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"portal/internal/clients"
+	"portal/web"
 )
 
 // TestAuthorizationTable checks every registered route for every kind of visitor. A route
@@ -26,6 +27,7 @@ func TestAuthorizationTable(t *testing.T) {
 		"GET /healthz":                               same(200, 200, 200),
 		"GET /readyz":                                same(200, 200, 200),
 		"GET /static/*":                              same(200, 200, 200),
+		"GET /metrics":                               same(401, 401, 401), // a session is no bearer token
 		"GET /login":                                 same(200, 303, 303),
 		"POST /login":                                same(401, 401, 401),
 		"POST /logout":                               same(303, 303, 303),
@@ -38,6 +40,7 @@ func TestAuthorizationTable(t *testing.T) {
 		"GET /account":                               same(303, 200, 200),
 		"POST /account/password":                     same(303, 422, 422),
 		"GET /teams/:id":                             {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
+		"GET /keys":                                  same(303, 200, 200),
 		"GET /admin/users":                           same(303, 403, 200),
 		"POST /admin/users":                          same(303, 403, 422),
 		"GET /admin/users/:id":                       same(303, 403, 200),
@@ -51,21 +54,29 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /admin/teams/:id/members":              same(303, 403, 422),
 		"POST /admin/teams/:id/members/:user/remove": same(303, 403, 303),
 
-		"GET /envs/:env/integrations":                  same(303, 200, 200),
-		"POST /envs/:env/integrations":                 {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
-		"GET /envs/:env/integrations/new":              {anon: 303, viewer: 403, member: 200, outsider: 200, admin: 200},
-		"POST /envs/:env/integrations/sync":            same(303, 303, 303),
-		"GET /envs/:env/integrations/:id":              {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
-		"GET /envs/:env/integrations/:id/edit":         {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
-		"POST /envs/:env/integrations/:id/edit":        {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
-		"GET /envs/:env/integrations/:id/deactivate":   {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
-		"POST /envs/:env/integrations/:id/deactivate":  {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
-		"GET /envs/:env/integrations/:id/copy":         {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
-		"POST /envs/:env/integrations/:id/copy":        {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
-		"POST /envs/:env/integrations/:id/acknowledge": {anon: 303, viewer: 403, member: 303, outsider: 404, admin: 303},
+		"GET /envs/:env/integrations":                          same(303, 200, 200),
+		"POST /envs/:env/integrations":                         {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
+		"GET /envs/:env/integrations/new":                      {anon: 303, viewer: 403, member: 200, outsider: 200, admin: 200},
+		"POST /envs/:env/integrations/sync":                    same(303, 303, 303),
+		"GET /envs/:env/integrations/:id":                      {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
+		"GET /envs/:env/integrations/:id/edit":                 {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/edit":                {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/deactivate":           {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/deactivate":          {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/copy":                 {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/copy":                {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"POST /envs/:env/integrations/:id/acknowledge":         {anon: 303, viewer: 403, member: 303, outsider: 404, admin: 303},
+		"GET /envs/:env/integrations/:id/keys":                 {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/keys/generate":       {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/keys/generated/:job":  same(303, 404, 404), // nobody's generation
+		"POST /envs/:env/integrations/:id/keys/generated/:job": same(303, 404, 404),
+		"POST /envs/:env/integrations/:id/keys/upload":         {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"POST /envs/:env/integrations/:id/keys/renew":          {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/keys/delete":          {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404}, // no such kid
+		"POST /envs/:env/integrations/:id/keys/delete":         {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
 	}
 
-	a := newSimApp(t)
+	a := newSimApp(t, func(c *web.Config) { c.MetricsToken = strings.Repeat("m", 32) })
 	ctx := t.Context()
 	a.addUser("admin@example.no", "admin")
 	adminP := adminPrincipal(t, a)
@@ -98,7 +109,7 @@ func TestAuthorizationTable(t *testing.T) {
 	params := strings.NewReplacer(":env", "tt02", ":id", itoa(teamA.ID), ":user", itoa(spare.ID), "*", "css/portal.css")
 	// Paths where :id means a user or a client, not a team.
 	userParams := strings.NewReplacer(":id", itoa(m.ID))
-	clientParams := strings.NewReplacer(":id", clientID)
+	clientParams := strings.NewReplacer(":id", clientID, ":job", "0123456789abcdef0123456789abcdef")
 
 	seen := map[string]bool{}
 	for _, r := range a.web.Routes() {

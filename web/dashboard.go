@@ -33,6 +33,7 @@ func (s *Server) dashboard(c echo.Context) error {
 			props.Setup = append(props.Setup, "Create a team under Teams: every integration belongs to one.")
 		}
 	}
+	s.expiringKeys(c, p, &props)
 	return render(c, http.StatusOK, templates.DashboardPage(props))
 }
 

@@ -61,8 +61,8 @@ func newApp(t *testing.T) *app { return newAppWith(t, nil) }
 func newAppWith(t *testing.T, health web.EnvChecker) *app { return newAppFull(t, health, nil) }
 
 // newAppFull builds the app; withClients, when set, makes the integrations service over the
-// app's database.
-func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.DB) *clients.Service) *app {
+// app's database; each option adjusts the web configuration.
+func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.DB) *clients.Service, opts ...func(*web.Config)) *app {
 	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
@@ -85,10 +85,13 @@ func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: web.RedactAttr}))
-	w, err := web.New(web.Config{OrgName: "Testdepartementet", PublicURL: "http://portal.test",
+	cfg := web.Config{OrgName: "Testdepartementet", PublicURL: "http://portal.test",
 		Envs:     []web.Env{{Name: "tt02", Label: "Test (tt02)", Simulated: true, Issuer: "http://sim/tt02/maskinporten/"}, {Name: "prod", Label: "Production", Simulated: true}},
-		FlashKey: bytes.Repeat([]byte("f"), 32), Log: log},
-		web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs})
+		FlashKey: bytes.Repeat([]byte("f"), 32), Log: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := web.New(cfg, web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs})
 	if err != nil {
 		t.Fatal(err)
 	}

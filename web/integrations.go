@@ -301,7 +301,8 @@ func (s *Server) showIntegration(c echo.Context) error {
 	props := templates.IntegrationProps{Layout: s.layout(c, sm.Name, "Integrations"), Env: envHeading(e), Name: sm.Name,
 		ClientID: sm.ClientID, Description: sm.Description, Team: sm.Team, Unowned: sm.TeamID == 0, Active: sm.Active,
 		Stale: d.Stale, Raw: d.Raw, Issuer: d.Issuer, ExampleHeader: d.Example.Header, ExampleClaims: d.Example.Claims,
-		ListURL: integrationsURL(e.Name), SyncedAt: showTime(d.SyncedAt), DriftSince: showTime(d.DriftSince)}
+		ListURL: integrationsURL(e.Name), SyncedAt: showTime(d.SyncedAt), DriftSince: showTime(d.DriftSince),
+		KeysURL: keysURL(e.Name, sm.ClientID)}
 	for _, f := range d.Fields {
 		props.Facts = append(props.Facts, templates.Change{Field: f.Name, After: f.Value})
 	}

@@ -86,8 +86,7 @@ func (s *Server) newEcho() *echo.Echo {
 		CookieSecure:   s.cfg.SecureCookies,
 		CookieSameSite: http.SameSiteLaxMode,
 		Skipper: func(c echo.Context) bool {
-			p := c.Request().URL.Path
-			return strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz"
+			return sessionless(c.Request().URL.Path)
 		},
 		// Every refusal is a plain 403 with our error page, whatever the reason. A browser's
 		// cross-site POST (Sec-Fetch-Site: cross-site) never reaches ErrorHandler: echo refuses it
@@ -212,12 +211,17 @@ type ctxKey int
 
 const principalCtx ctxKey = 1
 
+// sessionless paths (all GET-only) neither read the session nor take part in the CSRF
+// protection: static files, health checks, and /metrics, which has its own bearer token.
+func sessionless(path string) bool {
+	return strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
 // loadPrincipal puts the signed-in person, if any, in the request context. Requests for static
 // files skip it: they need no session and must not touch the database.
 func (s *Server) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		path := c.Request().URL.Path
-		if strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" {
+		if sessionless(c.Request().URL.Path) {
 			return next(c)
 		}
 		r := c.Request()

@@ -50,6 +50,7 @@ func (s *Server) layout(c echo.Context, title, current string) templates.Layout 
 			env = currentEnv
 		}
 		nav = append(nav, templates.NavLink{Label: "Integrations", URL: integrationsURL(env)})
+		nav = append(nav, templates.NavLink{Label: "Keys", URL: keyOverviewURL})
 	}
 	if p.IsAdmin() {
 		nav = append(nav, templates.NavLink{Label: "Users", URL: "/admin/users"}, templates.NavLink{Label: "Teams", URL: "/admin/teams"})

@@ -8,6 +8,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*", serveStatic())
+	e.GET("/metrics", s.serveMetrics) // bearer token, no session: for Prometheus
 
 	// Signing in and first run.
 	e.GET("/login", s.showLogin)
@@ -25,6 +26,7 @@ func (s *Server) routes() {
 	u.GET("/account", s.showAccount)
 	u.POST("/account/password", s.changePassword)
 	u.GET("/teams/:id", s.showTeam)
+	u.GET("/keys", s.showKeyOverview)
 
 	// Integrations per environment (the domain decides who may see and change each).
 	u.GET("/envs/:env/integrations", s.listIntegrations)
@@ -39,6 +41,16 @@ func (s *Server) routes() {
 	u.GET("/envs/:env/integrations/:id/copy", s.confirmCopy)
 	u.POST("/envs/:env/integrations/:id/copy", s.copyIntegration)
 	u.POST("/envs/:env/integrations/:id/acknowledge", s.acknowledgeDrift)
+
+	// Keys of an integration.
+	u.GET("/envs/:env/integrations/:id/keys", s.showKeys)
+	u.POST("/envs/:env/integrations/:id/keys/generate", s.startKeyGeneration)
+	u.GET("/envs/:env/integrations/:id/keys/generated/:job", s.showKeyGeneration)
+	u.POST("/envs/:env/integrations/:id/keys/generated/:job", s.addGeneratedKey)
+	u.POST("/envs/:env/integrations/:id/keys/upload", s.uploadKey)
+	u.POST("/envs/:env/integrations/:id/keys/renew", s.renewKey)
+	u.GET("/envs/:env/integrations/:id/keys/delete", s.confirmDeleteKey)
+	u.POST("/envs/:env/integrations/:id/keys/delete", s.deleteKey)
 
 	// Administration (the domain refuses non-admins).
 	u.GET("/admin/users", s.listUsers)

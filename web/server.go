@@ -44,6 +44,8 @@ type Config struct {
 	FlashKey       []byte // signs the flash cookie; 32 bytes or more
 	Log            *slog.Logger
 	Now            func() time.Time
+	// MetricsToken is the bearer token /metrics requires; without one /metrics is not served.
+	MetricsToken string
 }
 
 // Pinger answers whether the database works, for /readyz.

@@ -17,6 +17,7 @@ import (
 	"portal/internal/maskinporten"
 	"portal/internal/sim"
 	"portal/internal/store"
+	"portal/web"
 )
 
 var (
@@ -47,8 +48,8 @@ func simKeys() func() (*rsa.PrivateKey, error) {
 }
 
 // newSimApp is the app with the integrations service against a fresh simulator of both
-// environments, served on its own httptest server.
-func newSimApp(t *testing.T) *app {
+// environments, served on its own httptest server; each option adjusts the web configuration.
+func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	s, err := sim.Open(t.Context(), sim.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DataDir: t.TempDir(),
@@ -69,12 +70,20 @@ func newSimApp(t *testing.T) *app {
 			envs = append(envs, clients.Env{Name: env, Label: env, Prod: env == "prod", Issuer: "http://sim/" + env + "/maskinporten/",
 				Upstream: simUpstream(t, s, srv.Client(), env)})
 		}
-		cs, err := clients.New(db, envs, clients.Options{})
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		kek, err := keys.NewKEK(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen := keys.NewGenerator(keys.GeneratorConfig{})
+		t.Cleanup(gen.Close)
+		cs, err := clients.New(db, envs, clients.Options{KEK: kek, Generator: gen})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cs
-	})
+	}, opts...)
 	a.sim = s
 	return a
 }

@@ -10,6 +10,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html"
@@ -26,6 +30,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"portal/internal/keys"
 )
 
 const (
@@ -249,6 +255,95 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("inactive list shows %q", got)
 		}
 		tab.screenshot("integrations.png")
+	})
+
+	t.Run("Keys", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortal(t, &browserAdmin)
+		tab := openTab(t, browser)
+		tab.signIn(p, &browserAdmin)
+		tab.do("create a team",
+			chromedp.Navigate(p.URL+"/admin/teams"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="new-team-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Platform"),
+		)
+		tab.submit("create the team", `form[data-testid="new-team-form"] button[type="submit"]`, http.StatusOK)
+		newIntegration := func(env, name string) {
+			tab.do("open the new-integration form in "+env,
+				chromedp.Navigate(p.URL+"/envs/"+env+"/integrations/new"),
+				chromedp.WaitVisible(chromedp.CSS(`form[data-testid="integration-form"]`)),
+				chromedp.SendKeys(chromedp.ID("name"), name),
+				chromedp.SendKeys(chromedp.ID("description"), "Signs grants"),
+			)
+			tab.selectByLabel("team", "Platform")
+			tab.submit("create "+name, `[data-testid="integration-submit"]`, http.StatusOK)
+			tab.submit("open its keys", `[data-testid="manage-keys"]`, http.StatusOK)
+		}
+		generate := func(custody string) {
+			tab.selectByValue("custody", custody)
+			tab.submit("generate a key", `[data-testid="generate"]`, http.StatusOK)
+			tab.do("wait for the key", chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-generated"]`)))
+			tab.submit("add the key", `[data-testid="add-generated"]`, http.StatusOK)
+		}
+
+		// tt02: a key the portal keeps.
+		newIntegration("tt02", "Signer")
+		generate("kept")
+		tab.do("wait for the key list", chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-row"]`)))
+		if got := tab.text(`[data-testid="custody"]`); got != "kept by the portal (encrypted)" {
+			t.Fatalf("custody of the generated key: %q", got)
+		}
+
+		// Upload a public key; then try a private one and see it refused, not echoed.
+		pub, priv := browserKeyPair(t)
+		tab.do("paste a public key",
+			chromedp.SetValue(chromedp.ID("key_text"), pub),
+			chromedp.SendKeys(chromedp.ID("upload_kid"), "uploaded-pem"),
+		)
+		tab.submit("upload it", `[data-testid="upload"]`, http.StatusOK)
+		if n := tab.count(`[data-testid="key-row"]`); n != 2 {
+			t.Fatalf("%d keys after the upload, want 2", n)
+		}
+		tab.do("paste a private key",
+			chromedp.SetValue(chromedp.ID("key_text"), priv),
+			chromedp.SendKeys(chromedp.ID("upload_kid"), "oops"),
+		)
+		tab.submit("upload the private key", `[data-testid="upload"]`, http.StatusUnprocessableEntity)
+		if got := tab.text(`[data-testid="form-error"]`); !strings.Contains(got, "exposed") {
+			t.Fatalf("refusal of a private key: %q", got)
+		}
+		if got := tab.value("key_text"); got != "" {
+			t.Fatal("the refused private key was sent back into the form")
+		}
+
+		// Delete the uploaded key.
+		tab.submit("open the deletion", `[data-testid="key-row"][data-kid="uploaded-pem"] [data-testid="delete-key"]`, http.StatusOK)
+		tab.submit("delete", `[data-testid="confirm-submit"]`, http.StatusOK)
+		if n := tab.count(`[data-testid="key-row"]`); n != 1 {
+			t.Fatalf("%d keys after the deletion, want 1", n)
+		}
+
+		// prod: the private key is handed out once, and it is the registered key.
+		newIntegration("prod", "Prod signer")
+		if n := tab.count(`#custody option[value="kept"]`); n != 0 {
+			t.Fatal("production offers to keep the private key")
+		}
+		generate("handed_out")
+		tab.do("wait for the private key", chromedp.WaitVisible(chromedp.CSS(`[data-testid="private-pem"]`)))
+		handed, err := keys.ParsePrivate([]byte(tab.value("private-pem")))
+		if err != nil {
+			t.Fatalf("the handed-out PEM: %v", err)
+		}
+		tab.do("save it and go back",
+			chromedp.Click(chromedp.CSS(`[data-download="private-pem"]`)),
+		)
+		tab.submit("back to the keys", `[data-testid="handout-done"]`, http.StatusOK)
+		if got := tab.text(`[data-testid="key-row"] code.portal-thumb`); got != handed.Thumbprint() {
+			t.Fatalf("the handed-out key %s is not the registered one %s", handed.Thumbprint(), got)
+		}
+		if got := tab.text(`[data-testid="custody"]`); got != "handed out once" {
+			t.Fatalf("custody %q", got)
+		}
 	})
 }
 
@@ -561,6 +656,34 @@ func (b *browserTab) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// selectByValue chooses the option with this value in the select with this id.
+func (b *browserTab) selectByValue(id, value string) {
+	b.t.Helper()
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const sel = document.getElementById(%q);
+		if (!sel || !Array.from(sel.options).some(o => o.value === %q)) return false;
+		sel.value = %q;
+		sel.dispatchEvent(new Event('change', {bubbles: true}));
+		return true;
+	})()`, id, value, value)))
+	if err != nil || !ok {
+		b.t.Fatalf("choose %q in #%s: %v%s", value, id, err, b.state())
+	}
+}
+
+// browserKeyPair is a fresh RSA key pair as PEM: the public key (SPKI) and the private key (PKCS#8).
+func browserKeyPair(t *testing.T) (string, string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	priv, _ := x509.MarshalPKCS8PrivateKey(k)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}))
 }
 
 // selectByLabel chooses the option with this label in the select with this id, as a person

@@ -30,6 +30,9 @@ type EnvConfig struct {
 	SelfServiceURL string `json:"selfservice_url"`
 	PlatformURL    string `json:"platform_url"`
 	AdminFile      string `json:"admin_file"` // JSON credentials of the admin client (same shape as sim-{env}-admin.json)
+	// KeyCustody lists how generated keys may be held: "kept" (sealed by the portal) and/or
+	// "handed_out" (downloaded once). Default: both in tt02, only handed_out in prod.
+	KeyCustody []string `json:"key_custody"`
 }
 
 // Simulated reports whether the environment runs against the built-in simulators.
@@ -64,6 +67,7 @@ type Config struct {
 	LogLevel        string               `json:"log_level"`
 	LogFormat       string               `json:"log_format"`
 	Envs            map[string]EnvConfig `json:"environments"`
+	MetricsToken    string               `json:"metrics_token"` // the bearer token /metrics requires; off without one
 
 	sessionKey []byte         // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
 	kek        string         // PORTAL_KEK, when set; never printed
@@ -211,6 +215,13 @@ func loadConfig(fs *flag.FlagSet, flags map[string]*string, getenv func(string) 
 		problems = append(problems, err.Error())
 	}
 	cfg.sessionKey = key
+	token, err := secretValue(getenv, "PORTAL_METRICS_TOKEN", "")
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if token != nil {
+		cfg.MetricsToken = string(token)
+	}
 
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
@@ -342,6 +353,9 @@ func (c *Config) validate() []string {
 	if c.sessionKey != nil && len(c.sessionKey) < 32 {
 		p = append(p, "the session key must be at least 32 characters")
 	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		p = append(p, "the metrics token must be at least 32 characters (try: openssl rand -hex 32)")
+	}
 	if len(c.OrgNo) != 9 || strings.Trim(c.OrgNo, "0123456789") != "" {
 		p = append(p, fmt.Sprintf("org_number %q must be 9 digits", c.OrgNo))
 	}
@@ -355,6 +369,14 @@ func (c *Config) validate() []string {
 		if name != "tt02" && name != "prod" {
 			p = append(p, fmt.Sprintf("environment %q is unknown: use tt02 or prod", name))
 			continue
+		}
+		for _, k := range e.KeyCustody {
+			if k != "kept" && k != "handed_out" {
+				p = append(p, fmt.Sprintf("environments.%s.key_custody: %q is neither kept nor handed_out", name, k))
+			}
+		}
+		if e.KeyCustody != nil && len(e.KeyCustody) == 0 {
+			p = append(p, fmt.Sprintf("environments.%s.key_custody must allow kept, handed_out or both", name))
 		}
 		if e.Simulated() {
 			simulated = true

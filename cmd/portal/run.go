@@ -16,12 +16,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/keys"
 	"portal/internal/problem"
 	"portal/internal/sim"
 	"portal/internal/store"
@@ -37,6 +39,8 @@ commands:
   serve        run the portal (the default)
   sim          run only the simulators of Maskinporten, Digdir's self-service API and Altinn
   user add     add a user; the password is read from standard input
+  keys new-kek write a new key-encryption key file (--out FILE, mode 0600, never overwrites)
+  keys rekey   re-seal the kept private keys under a new key-encryption key (--new-kek-file FILE)
   migrate      apply database migrations and exit
   version      print the version
 
@@ -58,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usagef("usage: portal user add --email E --name N --role admin|member (password on standard input)")
 		}
 		return runUserAdd(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, getenv, stdout, stderr)
 	case "version":
@@ -293,7 +299,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln.Close()
 		return err
 	}
-	defer app.clients.Close()
+	defer app.close()
 	if err := announceSetup(ctx, app.auth, public, log); err != nil {
 		ln.Close()
 		return err
@@ -313,6 +319,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("portal listening", "url", public, "version", version)
 	go sweepSessions(ctx, app.sessions, log)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
+	go logKeyExpiries(ctx, app.clients, log)
 
 	select {
 	case err := <-errc:
@@ -342,6 +349,14 @@ type portal struct {
 	sessions *auth.SessionStore
 	auth     *auth.Service
 	clients  *clients.Service
+
+	generator *keys.Generator
+}
+
+// close stops background work: syncs first, then key generation.
+func (p *portal) close() {
+	p.clients.Close()
+	p.generator.Close()
 }
 
 // buildPortal wires the domain services and the web handler. The caller closes p.clients.
@@ -363,6 +378,14 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	if err != nil {
 		return nil, err
 	}
+	kek, err := loadKEK(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	// Refuse to start with a key-encryption key that cannot open the keys the portal keeps.
+	if err := checkKEK(context.Background(), db, kek); err != nil {
+		return nil, err
+	}
 	envs := envViews(cfg)
 	ups, problems := upstreamClients(cfg, envs)
 	var cenvs []clients.Env
@@ -371,21 +394,29 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		if c, ok := ups[e.Name]; ok {
 			ce.Upstream = c
 		}
+		if kc := cfg.Envs[e.Name].KeyCustody; kc != nil {
+			ce.Keys = &clients.KeyPolicy{Kept: slices.Contains(kc, "kept"), HandOut: slices.Contains(kc, "handed_out")}
+		}
 		cenvs = append(cenvs, ce)
 	}
-	clientsSvc, err := clients.New(db, cenvs, clients.Options{Log: log.With("component", "integrations"), SyncConcurrency: cfg.SyncConcurrency})
+	gen := keys.NewGenerator(keys.GeneratorConfig{})
+	clientsSvc, err := clients.New(db, cenvs, clients.Options{Log: log.With("component", "integrations"), SyncConcurrency: cfg.SyncConcurrency,
+		KEK: kek, Generator: gen})
 	if err != nil {
+		gen.Close()
 		return nil, err
 	}
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
+		MetricsToken:   cfg.MetricsToken,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
 			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc})
 	if err != nil {
 		clientsSvc.Close()
+		gen.Close()
 		return nil, err
 	}
-	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc}, nil
+	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, generator: gen}, nil
 }
 
 // announceSetup logs the one-time setup link while the portal has no users.

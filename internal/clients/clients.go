@@ -14,6 +14,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/auth"
+	"portal/internal/keys"
 	"portal/internal/maskinporten"
 	"portal/internal/problem"
 	"portal/internal/store"
@@ -28,6 +29,8 @@ type Upstream interface {
 	UpdateClient(ctx context.Context, id string, r maskinporten.Registration) (*maskinporten.Registration, error)
 	DeleteClient(ctx context.Context, id string) error
 	GetJWKS(ctx context.Context, id string) (*maskinporten.JWKS, error)
+	ReplaceJWKS(ctx context.Context, id string, keys []maskinporten.JWK) (*maskinporten.JWKS, error)
+	DeleteJWKS(ctx context.Context, id string) error
 	ScopesAll(ctx context.Context, f maskinporten.ScopeFilter) ([]maskinporten.Scope, error)
 	ScopeAccessAll(ctx context.Context, f maskinporten.ScopeFilter) ([]maskinporten.ScopeAccess, error)
 }
@@ -43,6 +46,8 @@ type Env struct {
 	Upstream Upstream
 	// Problem explains why the environment has no upstream (a configuration mistake).
 	Problem string
+	// Keys says how generated keys may be held; nil takes DefaultKeyPolicy.
+	Keys *KeyPolicy
 }
 
 // Options tune the service; zero values take the defaults.
@@ -57,6 +62,10 @@ type Options struct {
 	IntentTTL time.Duration
 	// ScopeCacheTTL is how long the organisation's usable scopes are kept (default 5 minutes).
 	ScopeCacheTTL time.Duration
+	// KEK seals the private keys the portal keeps; without it no key can be kept.
+	KEK *keys.KEK
+	// Generator generates keys off the request path; without it keys cannot be generated.
+	Generator *keys.Generator
 }
 
 // Service manages integrations.
@@ -71,6 +80,8 @@ type Service struct {
 
 	ctx    context.Context // background syncs; cancelled by Close
 	cancel context.CancelFunc
+	gens   sync.Map // keys.JobID -> generation: who started which key generation
+
 	mu     sync.Mutex // guards closed and wg.Add against Close
 	closed bool
 	wg     sync.WaitGroup

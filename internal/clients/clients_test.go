@@ -50,11 +50,11 @@ const (
 
 var preset = []string{readScope, writeScope}
 
-// keyPool is generated once per test binary: 8 keys for each simulator's fresh state and one
+// keyPool is generated once per test binary: 8 keys for each simulator's fresh state and six
 // for client key sets. Key generation dominates the cost of a simulator otherwise.
 var keyPool = sync.OnceValues(func() ([]*rsa.PrivateKey, error) {
 	var pool []*rsa.PrivateKey
-	for range 9 {
+	for range 14 {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return nil, err
@@ -80,6 +80,7 @@ type hooked struct {
 	mu          sync.Mutex
 	beforeWrite func(op string)
 	afterCreate func(ctx context.Context, out *maskinporten.Registration, err error) (*maskinporten.Registration, error)
+	afterKeys   func(out *maskinporten.JWKS, err error) (*maskinporten.JWKS, error)
 	listGate    chan struct{} // when set, ListClients waits until it is closed
 	listEntered chan struct{} // when set, closed by the next ListClients that waits on listGate
 	gets        int
@@ -151,6 +152,18 @@ func (h *hooked) UpdateClient(ctx context.Context, id string, r maskinporten.Reg
 func (h *hooked) DeleteClient(ctx context.Context, id string) error {
 	h.before("deactivate")
 	return h.Upstream.DeleteClient(ctx, id)
+}
+
+func (h *hooked) ReplaceJWKS(ctx context.Context, id string, ks []maskinporten.JWK) (*maskinporten.JWKS, error) {
+	h.before("keys")
+	out, err := h.Upstream.ReplaceJWKS(ctx, id, ks)
+	h.mu.Lock()
+	f := h.afterKeys
+	h.mu.Unlock()
+	if f != nil {
+		return f(out, err)
+	}
+	return out, err
 }
 
 // sentBodies records the JSON bodies of writes to the self-service API, to check what the

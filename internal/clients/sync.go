@@ -250,6 +250,8 @@ type intentRequest struct {
 	Scopes      []string `json:"scopes"`
 	TeamID      int64    `json:"team_id"`
 	Deactivate  bool     `json:"deactivate,omitempty"`
+	// Kids is the key set a key change asked for (sorted kids).
+	Kids []string `json:"kids,omitempty"`
 }
 
 func (q intentRequest) matches(reg *maskinporten.Registration) bool {
@@ -263,7 +265,7 @@ func (q intentRequest) matches(reg *maskinporten.Registration) bool {
 func (r *reconciler) apply(ctx context.Context, reg *maskinporten.Registration, set *maskinporten.JWKS, old *store.Integration) (applied, error) {
 	var out applied
 	next := mirrorRow(r.env.Name, reg, set, old, r.now)
-	in, ok := r.settle(reg, old == nil)
+	in, ok := r.settle(reg, set, old == nil)
 	switch {
 	case ok:
 		// The portal asked for this; it was carried out even though the answer got lost.
@@ -314,7 +316,7 @@ func (r *reconciler) apply(ctx context.Context, reg *maskinporten.Registration, 
 
 // settle finds the open intent this upstream state fulfils: a create with the same name,
 // description and scopes for a client the mirror has not seen, or a change to this client.
-func (r *reconciler) settle(reg *maskinporten.Registration, isNew bool) (store.Intent, bool) {
+func (r *reconciler) settle(reg *maskinporten.Registration, set *maskinporten.JWKS, isNew bool) (store.Intent, bool) {
 	for i, in := range r.intents {
 		var q intentRequest
 		if json.Unmarshal([]byte(in.Request), &q) != nil {
@@ -322,7 +324,8 @@ func (r *reconciler) settle(reg *maskinporten.Registration, isNew bool) (store.I
 		}
 		switch {
 		case in.Action == "create" && isNew && q.matches(reg) && !reg.Created.Before(in.CreatedAt.Add(-5*time.Minute)):
-		case in.Action != "create" && q.ClientID == reg.ClientID && q.matches(reg):
+		case in.Action == actionKeys && q.ClientID == reg.ClientID && set != nil && slices.Equal(kidsOf(set.Keys), q.Kids):
+		case in.Action != "create" && in.Action != actionKeys && q.ClientID == reg.ClientID && q.matches(reg):
 		default:
 			continue
 		}

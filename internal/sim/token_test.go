@@ -202,7 +202,7 @@ func TestTokenGrantRules(t *testing.T) {
 		{name: "aud without slash", g: with(f.mainGrant(readScope), "aud", strings.TrimSuffix(issuer("tt02"), "/")), status: 400, err: "invalid_grant", code: "MP-110"},
 		{name: "aud of prod", g: with(f.mainGrant(readScope), "aud", issuer("prod")), status: 400, err: "invalid_grant", code: "MP-110"},
 		{name: "aud missing", g: with(f.mainGrant(readScope), "aud", nil), status: 400, err: "invalid_grant", code: "MP-110"},
-		{name: "lifetime over 120 s", g: with(f.mainGrant(readScope), "exp", now.Unix()+121), status: 400, err: "invalid_grant", desc: "more than 120 seconds"},
+		{name: "lifetime over 120 s", g: with(with(f.mainGrant(readScope), "iat", now.Unix()), "exp", now.Unix()+121), status: 400, err: "invalid_grant", desc: "more than 120 seconds"},
 		{name: "expired grant", g: with(with(f.mainGrant(readScope), "iat", now.Unix()-9), "exp", now.Unix()-1), status: 400, err: "invalid_grant", code: "MP-130", desc: "JWT is expired"},
 		{name: "iat in the future", g: with(with(f.mainGrant(readScope), "iat", now.Unix()+30), "exp", now.Unix()+100), status: 400, err: "invalid_grant", desc: "Issue time is after now"},
 		{name: "iat too old", g: with(with(f.mainGrant(readScope), "iat", now.Unix()-60), "exp", now.Unix()+60), status: 400, err: "invalid_grant", desc: "10 seconds"},

@@ -18,6 +18,33 @@
       el.select();
     }
   });
+  // Download buttons: <button data-download="element-id" data-filename="x.pem" data-type="...">
+  // save an element's text as a file, without another request to the server.
+  var saved = false;
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-download]");
+    if (!btn) return;
+    var el = document.getElementById(btn.getAttribute("data-download"));
+    if (!el) return;
+    var blob = new Blob([el.value !== undefined ? el.value : el.textContent], { type: btn.getAttribute("data-type") || "text/plain" });
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = btn.getAttribute("data-filename") || "download.txt";
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+    saved = true;
+  });
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest("[data-copy]") || ev.target.closest("[data-handout-done]")) saved = true;
+  });
+  // A private key shown once: warn before leaving the page without saving it.
+  window.addEventListener("beforeunload", function (ev) {
+    if (document.querySelector("[data-handout]") && !saved) {
+      ev.preventDefault();
+      ev.returnValue = "";
+    }
+  });
   // htmx requests carry the anti-forgery token from the page's meta-free forms.
   document.addEventListener("htmx:configRequest", function (ev) {
     var input = document.querySelector("input[name=_csrf]");

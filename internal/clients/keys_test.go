@@ -1,0 +1,185 @@
+package clients_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+
+	"portal/internal/audit"
+	"portal/internal/clients"
+	"portal/internal/maskinporten"
+	"portal/internal/problem"
+	"portal/internal/sim"
+	"portal/internal/store"
+)
+
+// clientJWK is the i-th client key of the pool (0..5) as JWK JSON, as a person would upload it.
+func clientJWK(t *testing.T, i int, kid string) []byte {
+	t.Helper()
+	k := pool(t)[8+i]
+	b, err := json.Marshal(map[string]string{"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+		"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()), "e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// change is a key change from a page showing the client's current key set.
+func (w *world) change(t *testing.T, env, id string) clients.KeyChange {
+	t.Helper()
+	ks, err := w.svc.Keys(t.Context(), w.admin, env, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients.KeyChange{Version: ks.Version, Key: clients.NewKey()}
+}
+
+func upstreamKids(t *testing.T, w *world, env, id string) []string {
+	t.Helper()
+	set, err := w.mp[env].GetJWKS(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.Kid)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestKeySetRules(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	ctx := t.Context()
+	id := w.create(t, w.ownerA, "tt02", draft("Five keys", w.teamA, preset...))
+
+	for i := range clients.MaxKeys {
+		kid := "k" + string(rune('1'+i))
+		if _, err := w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), "tt02", id, clients.UploadRequest{Data: clientJWK(t, i, kid)}, w.change(t, "tt02", id)); err != nil {
+			t.Fatalf("upload %s: %v", kid, err)
+		}
+	}
+	if got := upstreamKids(t, w, "tt02", id); !slices.Equal(got, []string{"k1", "k2", "k3", "k4", "k5"}) {
+		t.Fatalf("upstream kids %v", got)
+	}
+	// A sixth key, a taken kid and the same key again are refused before anything is sent.
+	_, err := w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), "tt02", id, clients.UploadRequest{Data: clientJWK(t, 5, "k6")}, w.change(t, "tt02", id))
+	wantKind(t, err, problem.KindInvalid)
+	if err := w.svc.DeleteKey(ctx, w.memberA, meta(w.memberA), "tt02", id, "k5", "", w.change(t, "tt02", id)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), "tt02", id, clients.UploadRequest{Data: clientJWK(t, 5, "k1")}, w.change(t, "tt02", id))
+	wantField(t, err, "kid")
+	_, err = w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), "tt02", id, clients.UploadRequest{Data: clientJWK(t, 0, "k1-again")}, w.change(t, "tt02", id))
+	wantKind(t, err, problem.KindInvalid)
+
+	// A page showing an older key set cannot change it.
+	old := w.change(t, "tt02", id)
+	if err := w.svc.DeleteKey(ctx, w.memberA, meta(w.memberA), "tt02", id, "k4", "", w.change(t, "tt02", id)); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, w.svc.DeleteKey(ctx, w.memberA, meta(w.memberA), "tt02", id, "k2", "", old), problem.KindConflict)
+	if got := upstreamKids(t, w, "tt02", id); len(got) != 3 {
+		t.Fatalf("a stale delete changed the set: %v", got)
+	}
+	if err := w.svc.RenewKey(ctx, w.memberA, meta(w.memberA), "tt02", id, "k1", w.change(t, "tt02", id)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Viewers and outsiders cannot change keys.
+	wantKind(t, w.svc.RenewKey(ctx, w.viewerA, meta(w.viewerA), "tt02", id, "k1", w.change(t, "tt02", id)), problem.KindForbidden)
+	wantKind(t, w.svc.RenewKey(ctx, w.memberB, meta(w.memberB), "tt02", id, "k1", w.change(t, "tt02", id)), problem.KindNotFound)
+
+	// Renewing gives a key a year from now; every change is audited with the kids, and the
+	// portal's own changes are not drift.
+	set, _ := w.mp["tt02"].GetJWKS(ctx, id)
+	for _, k := range set.Keys {
+		if k.Kid == "k1" && time.Until(k.Expires()) < 360*24*time.Hour {
+			t.Errorf("renewed key expires %v", k.Expires())
+		}
+	}
+	ev := w.event(t, "tt02", id, "key.renew", audit.Success)
+	var d struct {
+		Before []string `json:"kids_before"`
+		After  []string `json:"kids_after"`
+	}
+	if json.Unmarshal(ev.Details, &d) != nil || len(d.Before) != 3 || len(d.After) != 3 {
+		t.Errorf("renew event details %s", ev.Details)
+	}
+	w.syncOK(t, "tt02")
+	if row := w.row(t, "tt02", id); row.Drift != "" || row.KeyCount != 3 {
+		t.Errorf("after sync: drift %q, %d keys", row.Drift, row.KeyCount)
+	}
+}
+
+func TestKeyChangeWithLostAnswerIsSettledBySync(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	ctx := t.Context()
+	id := w.create(t, w.ownerA, "tt02", draft("Lost keys", w.teamA, preset...))
+	w.up["tt02"].set(func(h *hooked) {
+		h.afterKeys = func(out *maskinporten.JWKS, err error) (*maskinporten.JWKS, error) {
+			return nil, context.DeadlineExceeded // Digdir took the key, the answer never came
+		}
+	})
+	ch := w.change(t, "tt02", id)
+	_, err := w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), "tt02", id, clients.UploadRequest{Data: clientJWK(t, 0, "lost")}, ch)
+	wantKind(t, err, problem.KindUpstream)
+	if row := w.row(t, "tt02", id); row.KeyCount != 0 {
+		t.Fatalf("the mirror took a change whose outcome is unknown: %d keys", row.KeyCount)
+	}
+	if in := w.intent(t, "tt02", ch.Key); in.State != store.IntentOpen {
+		t.Fatalf("intent %s", in.State)
+	}
+	w.up["tt02"].set(func(h *hooked) { h.afterKeys = nil })
+	w.syncOK(t, "tt02")
+	row := w.row(t, "tt02", id)
+	if row.KeyCount != 1 || row.Drift != "" {
+		t.Fatalf("after sync: %d keys, drift %q", row.KeyCount, row.Drift)
+	}
+	if in := w.intent(t, "tt02", ch.Key); in.State != store.IntentDone {
+		t.Fatalf("intent after sync %s", in.State)
+	}
+}
+
+func TestKeyChangeUnderFaultsChangesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{timeout: 2 * time.Second})
+	ctx := t.Context()
+	id := w.create(t, w.ownerA, "tt02", draft("Faulty keys", w.teamA, preset...))
+	ch := w.change(t, "tt02", id)
+	w.up["tt02"].set(func(h *hooked) {
+		h.beforeWrite = func(op string) {
+			if op == "keys" {
+				if err := w.sim.SetFaults("tt02", sim.UpstreamSelfService, sim.Faults{ErrorRate: 1, ErrorStatus: 500}); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	_, err := w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), "tt02", id, clients.UploadRequest{Data: clientJWK(t, 1, "refused")}, ch)
+	wantKind(t, err, problem.KindUpstream)
+	if err := w.sim.SetFaults("tt02", sim.UpstreamSelfService, sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if row := w.row(t, "tt02", id); row.KeyCount != 0 {
+		t.Fatalf("mirror changed: %d keys", row.KeyCount)
+	}
+	if got := upstreamKids(t, w, "tt02", id); len(got) != 0 {
+		t.Fatalf("upstream changed: %v", got)
+	}
+	// A 5xx leaves the outcome unknown: the intent waits for a sync to settle it.
+	if in := w.intent(t, "tt02", ch.Key); in.State != store.IntentOpen {
+		t.Fatalf("intent %s after a 5xx", in.State)
+	}
+	w.syncOK(t, "tt02")
+	if row := w.row(t, "tt02", id); row.KeyCount != 0 || row.Drift != "" {
+		t.Fatalf("after sync: %d keys, drift %q", row.KeyCount, row.Drift)
+	}
+}
