@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -326,4 +328,43 @@ func (s *Server) removeMember(c echo.Context) error {
 	}
 	s.setFlash(c, "success", "The member is removed from the team.")
 	return redirect(c, teamURL(id))
+}
+
+// listEnvironments shows every environment's configuration (no secrets), whether it is
+// simulated, and its live health, checked in parallel.
+func (s *Server) listEnvironments(c echo.Context) error {
+	if !principal(c).IsAdmin() {
+		return errAdminOnly
+	}
+	ctx := c.Request().Context()
+	props := templates.AdminEnvironmentsProps{Layout: s.layout(c, "Environments", "Environments")}
+	props.Envs = make([]templates.EnvStatus, len(s.cfg.Envs))
+	var wg sync.WaitGroup
+	for i, e := range s.cfg.Envs {
+		st := templates.EnvStatus{Env: s.envSummary(e)}
+		if s.deps.Clients != nil {
+			info, err := s.deps.Clients.SyncStatus(ctx, e.Name)
+			switch {
+			case err != nil:
+				st.SyncText = "unknown: " + messageOf(err, statusOf(err))
+			case info.Never:
+				st.SyncText = "never synced"
+			default:
+				st.SyncOK = info.OK
+				st.SyncText = showTime(info.FinishedAt) + ": " + info.Message
+			}
+		}
+		props.Envs[i] = st
+		if s.deps.Health == nil {
+			continue
+		}
+		wg.Go(func() {
+			for _, ch := range s.deps.Health.Check(ctx, e.Name) {
+				props.Envs[i].Checks = append(props.Envs[i].Checks, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail,
+					Took: ch.Took.Round(time.Millisecond).String()})
+			}
+		})
+	}
+	wg.Wait()
+	return render(c, http.StatusOK, templates.AdminEnvironmentsPage(props))
 }

@@ -48,6 +48,7 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /admin/users/:id/disabled":             same(303, 403, 422),
 		"POST /admin/users/:id/sessions":             same(303, 403, 303),
 		"POST /admin/users/:id/password-link":        same(303, 403, 200),
+		"GET /admin/environments":                    same(303, 403, 200),
 		"GET /admin/teams":                           same(303, 403, 200),
 		"POST /admin/teams":                          same(303, 403, 422),
 		"POST /admin/teams/:id/name":                 same(303, 403, 422),

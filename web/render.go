@@ -53,7 +53,8 @@ func (s *Server) layout(c echo.Context, title, current string) templates.Layout 
 		nav = append(nav, templates.NavLink{Label: "Keys", URL: keyOverviewURL})
 	}
 	if p.IsAdmin() {
-		nav = append(nav, templates.NavLink{Label: "Users", URL: "/admin/users"}, templates.NavLink{Label: "Teams", URL: "/admin/teams"})
+		nav = append(nav, templates.NavLink{Label: "Users", URL: "/admin/users"}, templates.NavLink{Label: "Teams", URL: "/admin/teams"},
+			templates.NavLink{Label: "Environments", URL: "/admin/environments"})
 	}
 	for i := range nav {
 		nav[i].Current = nav[i].Label == current

@@ -60,6 +60,7 @@ func (s *Server) routes() {
 	u.POST("/admin/users/:id/disabled", s.setUserDisabled)
 	u.POST("/admin/users/:id/sessions", s.endUserSessions)
 	u.POST("/admin/users/:id/password-link", s.newPasswordLink)
+	u.GET("/admin/environments", s.listEnvironments)
 	u.GET("/admin/teams", s.listTeams)
 	u.POST("/admin/teams", s.createTeam)
 	u.POST("/admin/teams/:id/name", s.renameTeam)

@@ -470,3 +470,26 @@ func TestEnvironmentPage(t *testing.T) {
 		t.Fatalf("unknown environment: %d", p.status)
 	}
 }
+
+func TestAdminEnvironmentsPage(t *testing.T) {
+	a := newAppWith(t, fakeHealth{
+		"tt02": {{Name: "Maskinporten metadata", OK: true, Detail: "issuer http://sim/tt02/maskinporten/"}},
+		"prod": {{Name: "Admin token", OK: false, Detail: "no answer within 10 seconds"}},
+	})
+	a.addUser("admin@example.no", "admin")
+	c := a.client()
+	c.login("admin@example.no")
+	p := c.get("/admin/environments")
+	if p.status != http.StatusOK {
+		t.Fatalf("status %d", p.status)
+	}
+	if got := text(p, `[data-testid="admin-env-tt02"] [data-testid="env-checks"]`); !strings.Contains(got, "ok") {
+		t.Errorf("tt02 checks: %q", got)
+	}
+	if got := text(p, `[data-testid="admin-env-prod"] [data-testid="env-checks"]`); !strings.Contains(got, "failed") || !strings.Contains(got, "10 seconds") {
+		t.Errorf("prod checks: %q", got)
+	}
+	if !strings.Contains(text(p, `[data-testid="admin-env-prod"] h2`), "simulated") {
+		t.Error("a simulated environment is not marked")
+	}
+}

@@ -420,6 +420,15 @@ func (s *Service) syncInfo(ctx context.Context, e *envState) (SyncInfo, error) {
 	return SyncInfo{FinishedAt: st.FinishedAt, OK: st.OK, Message: st.Message, LastOKAt: st.LastOKAt, Running: running}, nil
 }
 
+// SyncStatus says how fresh an environment's mirror is and how its last sync went.
+func (s *Service) SyncStatus(ctx context.Context, env string) (SyncInfo, error) {
+	e, err := s.env(env)
+	if err != nil {
+		return SyncInfo{}, err
+	}
+	return s.syncInfo(ctx, e)
+}
+
 // freshen starts a background sync when the mirror is older than MaxAge, and waits for it
 // when the environment was never synced (an empty mirror would say nothing useful).
 func (s *Service) freshen(ctx context.Context, e *envState) {
