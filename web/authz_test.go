@@ -49,6 +49,8 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /admin/users/:id/sessions":             same(303, 403, 303),
 		"POST /admin/users/:id/password-link":        same(303, 403, 200),
 		"GET /admin/environments":                    same(303, 403, 200),
+		"GET /audit":                                 {anon: 303, viewer: 403, member: 403, outsider: 200, admin: 200}, // outsider owns team B
+		"GET /audit/export":                          {anon: 303, viewer: 403, member: 403, outsider: 422, admin: 422}, // no format chosen
 		"GET /admin/teams":                           same(303, 403, 200),
 		"POST /admin/teams":                          same(303, 403, 422),
 		"POST /admin/teams/:id/name":                 same(303, 403, 422),

@@ -54,7 +54,9 @@ func (s *Server) layout(c echo.Context, title, current string) templates.Layout 
 	}
 	if p.IsAdmin() {
 		nav = append(nav, templates.NavLink{Label: "Users", URL: "/admin/users"}, templates.NavLink{Label: "Teams", URL: "/admin/teams"},
-			templates.NavLink{Label: "Environments", URL: "/admin/environments"})
+			templates.NavLink{Label: "Environments", URL: "/admin/environments"}, templates.NavLink{Label: "Audit", URL: "/audit"})
+	} else if _, err := auditScope(p); err == nil {
+		nav = append(nav, templates.NavLink{Label: "Audit", URL: "/audit"})
 	}
 	for i := range nav {
 		nav[i].Current = nav[i].Label == current

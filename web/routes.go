@@ -66,6 +66,10 @@ func (s *Server) routes() {
 	u.POST("/admin/teams/:id/name", s.renameTeam)
 	u.POST("/admin/teams/:id/members", s.putMember)
 	u.POST("/admin/teams/:id/members/:user/remove", s.removeMember)
+
+	// The audit trail (administrators; team owners see their teams' events).
+	u.GET("/audit", s.showAudit)
+	u.GET("/audit/export", s.exportAudit)
 }
 
 // signedIn registers routes that need a signed-in person.

@@ -1,0 +1,241 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"portal/internal/store"
+)
+
+// Filter selects events. Zero members do not filter.
+type Filter struct {
+	From, To time.Time
+	ActorID  int64
+	Actor    string // exact actor name (an email, "system", "cli")
+	// Teams limits the events to these teams' (nil: every event). A team owner who is not an
+	// administrator sees only their teams' events.
+	Teams   []int64
+	TeamID  int64
+	Env     string
+	Target  string
+	Action  string // an exact action, or a prefix ending in "." such as "integration."
+	Outcome string
+	Before  int64 // keyset paging: only events with a smaller id
+	Limit   int   // default 50; Export ignores it
+}
+
+func (f Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(c string, a ...any) { conds = append(conds, c); args = append(args, a...) }
+	if f.Teams != nil {
+		if len(f.Teams) == 0 {
+			add("0")
+		} else {
+			add("team_id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.Teams)), ",")+")", anys(f.Teams)...)
+		}
+	}
+	if !f.From.IsZero() {
+		add("at >= ?", store.FormatTime(f.From))
+	}
+	if !f.To.IsZero() {
+		add("at < ?", store.FormatTime(f.To))
+	}
+	if f.ActorID != 0 {
+		add("actor_id = ?", f.ActorID)
+	}
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.TeamID != 0 {
+		add("team_id = ?", f.TeamID)
+	}
+	if f.Env != "" {
+		add("env = ?", f.Env)
+	}
+	if f.Target != "" {
+		add("target = ?", f.Target)
+	}
+	switch {
+	case strings.HasSuffix(f.Action, "."):
+		// Action names are lower-case letters, digits, '.' and '_', all below '~'.
+		add("action >= ? AND action < ?", f.Action, f.Action+"~")
+	case f.Action != "":
+		add("action = ?", f.Action)
+	}
+	if f.Outcome != "" {
+		add("outcome = ?", f.Outcome)
+	}
+	if f.Before > 0 {
+		add("id < ?", f.Before)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func anys(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// Query returns a page of events matching f, newest first. Paging is by id (keyset), so a
+// page deep in a million events costs what the first one does.
+func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	where, args := f.where()
+	rows, err := l.db.Reader().QueryContext(ctx, "SELECT "+eventColumns+" FROM audit_events"+where+" ORDER BY id DESC LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("query audit events: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// Export calls fn for every event matching f, newest first, reading in batches so memory stays
+// flat however many events match. It stops at fn's first error.
+func (l *Log) Export(ctx context.Context, f Filter, fn func(Event) error) error {
+	f.Limit = 500
+	for {
+		page, err := l.Query(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, ev := range page {
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+		if len(page) < f.Limit {
+			return nil
+		}
+		f.Before = page[len(page)-1].ID
+	}
+}
+
+// ChainState is the audit chain's state as the last incremental verification found it.
+type ChainState struct {
+	LastID     int64 // the newest verified event
+	VerifiedAt time.Time
+	Broken     *BrokenError // set when the events after the checkpoint do not verify
+}
+
+// VerifyIncremental verifies the events appended since the stored checkpoint and moves the
+// checkpoint forward: a page shows the chain's state without walking a million events.
+func (l *Log) VerifyIncremental(ctx context.Context) (ChainState, error) {
+	var lastID int64
+	lastHash := GenesisHash
+	err := l.db.Reader().QueryRowContext(ctx, "SELECT last_id, last_hash FROM audit_checkpoint WHERE id = 1").Scan(&lastID, &lastHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return ChainState{}, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	res, err := l.VerifyFrom(ctx, lastID, lastHash)
+	var broken *BrokenError
+	if errors.As(err, &broken) {
+		return ChainState{LastID: res.LastID, VerifiedAt: l.now(), Broken: broken}, nil
+	}
+	if err != nil {
+		return ChainState{}, err
+	}
+	now := l.now()
+	if res.LastID > lastID {
+		err = l.db.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoint (id, last_id, last_hash, verified_at) VALUES (1, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash, verified_at = excluded.verified_at
+				WHERE excluded.last_id > audit_checkpoint.last_id`, res.LastID, res.LastHash, store.FormatTime(now))
+			return err
+		})
+		if err != nil {
+			return ChainState{}, fmt.Errorf("store audit checkpoint: %w", err)
+		}
+	}
+	return ChainState{LastID: res.LastID, VerifiedAt: now}, nil
+}
+
+// Change is one field that differs between an event's before and after.
+type Change struct {
+	Field  string
+	Before string
+	After  string
+}
+
+// Changes reads what an event changed from its details: a "changes" list when it has one,
+// otherwise the top-level fields of "before" and "after" that differ.
+func Changes(details json.RawMessage) []Change {
+	var d struct {
+		Changes []struct {
+			Field  string `json:"field"`
+			Before string `json:"before"`
+			After  string `json:"after"`
+		} `json:"changes"`
+		Before json.RawMessage `json:"before"`
+		After  json.RawMessage `json:"after"`
+	}
+	if json.Unmarshal(details, &d) != nil {
+		return nil
+	}
+	var out []Change
+	for _, c := range d.Changes {
+		out = append(out, Change{Field: c.Field, Before: c.Before, After: c.After})
+	}
+	if len(out) > 0 || len(d.Before)+len(d.After) == 0 {
+		return out
+	}
+	var before, after map[string]json.RawMessage
+	_ = json.Unmarshal(d.Before, &before)
+	_ = json.Unmarshal(d.After, &after)
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if k == "last_updated" {
+			continue
+		}
+		b, a := compactJSON(before[k]), compactJSON(after[k])
+		if a != b {
+			out = append(out, Change{Field: k, Before: b, After: a})
+		}
+	}
+	return out
+}
+
+func compactJSON(r json.RawMessage) string {
+	if len(r) == 0 {
+		return ""
+	}
+	var v any
+	if json.Unmarshal(r, &v) != nil {
+		return string(r)
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
