@@ -262,6 +262,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			log.Error("close database", "err", err)
 		}
 	}()
+	if err := recordStart(ctx, db, cfg, log); err != nil {
+		return fmt.Errorf("record the start in the audit trail: %w", err)
+	}
 
 	// The simulators start first and stop last, so the portal never sees them vanish while
 	// it still serves.
