@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 VENDOR    = static/vendor
 ASSETS    = $(VENDOR)/designsystemet.css $(VENDOR)/designsystemet-theme.css $(VENDOR)/htmx.min.js
 
-.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench bench-token bench-integrations clean
+.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench bench-token bench-integrations vuln clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -13,7 +13,7 @@ help: ## list the targets
 run: assets ## run the portal on http://127.0.0.1:8080 with its data in ./data
 	$(GO) run ./cmd/portal serve
 
-test: assets chromium check-generate vet ## everything CI runs: generated code check, vet, all tests with -race
+test: assets chromium check-generate vet vuln ## everything CI runs: generated code check, vet, known vulnerabilities, all tests with -race
 	PORTAL_BROWSER_TESTS=require $(GO) test -race -count=1 -timeout 25m ./...
 
 build: assets ## build bin/portal
@@ -74,6 +74,15 @@ bench-token: ## load the simulated token endpoint (1, 16, 64 clients; BENCH_DURA
 bench-integrations: ## the integrations list over 10,000 mirrored clients (p50/p95 per query, /healthz baseline) and a full sync of 10,000 clients
 	$(GO) test -run '^$$' -bench IntegrationList -benchtime 400x ./web/
 	$(GO) test -run '^$$' -bench Sync10k -benchtime 3x ./internal/clients/
+
+GOVULNCHECK_VERSION = v1.9.0
+vuln: ## govulncheck (pinned) on code we call; says so and skips when its database cannot be reached
+	@$(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@out=$$(mktemp); \
+	if "$$($(GO) env GOPATH)/bin/govulncheck" ./... >$$out 2>&1; then cat $$out; rm -f $$out; \
+	elif grep -q '^govulncheck: fetching vulnerabilities' $$out; then \
+		echo "govulncheck: skipped, its vulnerability database cannot be reached from here:"; tail -1 $$out; rm -f $$out; \
+	else cat $$out; rm -f $$out; echo "govulncheck found vulnerabilities in code the portal calls"; exit 1; fi
 
 clean: ## remove build output (not ./data)
 	rm -rf bin node_modules $(VENDOR)/*.css $(VENDOR)/*.js
