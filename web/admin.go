@@ -243,7 +243,8 @@ func (s *Server) teamProps(c echo.Context, id int64) (templates.TeamProps, error
 		props.Members = append(props.Members, templates.MemberRow{Name: m.Name, Email: m.Email, Role: m.Role,
 			RemoveAction: "/admin/teams/" + itoa(id) + "/members/" + itoa(m.UserID) + "/remove"})
 	}
-	return props, nil
+	props.Invites, err = s.invitesProps(c, id)
+	return props, err
 }
 
 func (s *Server) showTeam(c echo.Context) error {

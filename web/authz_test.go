@@ -56,6 +56,10 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /admin/teams/:id/name":                 same(303, 403, 422),
 		"POST /admin/teams/:id/members":              same(303, 403, 422),
 		"POST /admin/teams/:id/members/:user/remove": same(303, 403, 303),
+		"POST /teams/:id/invitations":                {anon: 303, viewer: 403, member: 403, outsider: 404, admin: 422}, // owners of the team too
+		"POST /teams/:id/invitations/:inv/revoke":    {anon: 303, viewer: 403, member: 403, outsider: 404, admin: 303},
+		"GET /invite":                                same(404, 404, 404), // no link, nothing shown
+		"POST /invite":                               same(404, 404, 404),
 
 		"GET /envs/:env/integrations":                          same(303, 200, 200),
 		"POST /envs/:env/integrations":                         {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
@@ -77,6 +81,19 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /envs/:env/integrations/:id/keys/renew":          {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
 		"GET /envs/:env/integrations/:id/keys/delete":          {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404}, // no such kid
 		"POST /envs/:env/integrations/:id/keys/delete":         {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		// Rotation: with no rotation open, its steps answer 409 (start one first).
+		"GET /envs/:env/integrations/:id/keys/rotate":                 {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/keys/rotate":                {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"POST /envs/:env/integrations/:id/keys/rotate/generate":       {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
+		"GET /envs/:env/integrations/:id/keys/rotate/generated/:job":  same(303, 404, 404), // nobody's generation
+		"POST /envs/:env/integrations/:id/keys/rotate/generated/:job": {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		"POST /envs/:env/integrations/:id/keys/rotate/upload":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		"POST /envs/:env/integrations/:id/keys/rotate/use":            {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		"POST /envs/:env/integrations/:id/keys/rotate/prove":          {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		"GET /envs/:env/integrations/:id/keys/rotate/proof":           {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/keys/rotate/switch":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		"POST /envs/:env/integrations/:id/keys/rotate/retire":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		"POST /envs/:env/integrations/:id/keys/rotate/cancel":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
 	}
 
 	a := newSimApp(t, func(c *web.Config) { c.MetricsToken = strings.Repeat("m", 32) })
@@ -109,7 +126,12 @@ func TestAuthorizationTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params := strings.NewReplacer(":env", "tt02", ":id", itoa(teamA.ID), ":user", itoa(spare.ID), "*", "css/portal.css")
+	// The revoke route withdraws this invitation to team A.
+	inv, _, err := a.auth.Invite(ctx, adminP, teamA.ID, "invitee@example.no", "member", metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := strings.NewReplacer(":env", "tt02", ":id", itoa(teamA.ID), ":user", itoa(spare.ID), ":inv", itoa(inv.ID), "*", "css/portal.css")
 	// Paths where :id means a user or a client, not a team.
 	userParams := strings.NewReplacer(":id", itoa(m.ID))
 	clientParams := strings.NewReplacer(":id", clientID, ":job", "0123456789abcdef0123456789abcdef")

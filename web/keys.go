@@ -74,7 +74,8 @@ func (s *Server) keysPageProps(c echo.Context, e Env, ks clients.KeySet) templat
 		}
 		item := templates.KeyItem{KID: k.KID, Type: typ, Alg: k.Alg, Use: k.Use, FirstSeen: showTime(k.FirstSeen), Expires: exp,
 			DaysLeft: left, Color: color, Thumbprint: k.Thumbprint, Custody: custodyLabels[k.Custody], X5C: k.X5C,
-			RenewAction: base + "/renew", DeleteURL: base + "/delete?" + url.Values{"kid": {k.KID}}.Encode()}
+			RenewAction: base + "/renew", DeleteURL: base + "/delete?" + url.Values{"kid": {k.KID}}.Encode(),
+			RotateURL: base + "/rotate?" + url.Values{"old": {k.KID}}.Encode()}
 		if k.CertSubject != "" {
 			item.Certificate = k.CertSubject + ", valid until " + k.CertNotAfter.UTC().Format(dateFormat)
 		}

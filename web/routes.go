@@ -18,6 +18,8 @@ func (s *Server) routes() {
 	e.POST("/setup", s.setup)
 	e.GET("/password/set", s.showSetPassword)
 	e.POST("/password/set", s.setPassword)
+	e.GET("/invite", s.showInvitation) // the link itself is the credential; signed in or not
+	e.POST("/invite", s.acceptInvitation)
 
 	// Signed-in pages take requireUser per route (not a group), so unknown paths stay 404.
 	u := signedIn{e, s.requireUser}
@@ -26,6 +28,8 @@ func (s *Server) routes() {
 	u.GET("/account", s.showAccount)
 	u.POST("/account/password", s.changePassword)
 	u.GET("/teams/:id", s.showTeam)
+	u.POST("/teams/:id/invitations", s.createInvitation) // administrators and the team's owners
+	u.POST("/teams/:id/invitations/:inv/revoke", s.revokeInvitation)
 	u.GET("/keys", s.showKeyOverview)
 
 	// Integrations per environment (the domain decides who may see and change each).
@@ -51,6 +55,20 @@ func (s *Server) routes() {
 	u.POST("/envs/:env/integrations/:id/keys/renew", s.renewKey)
 	u.GET("/envs/:env/integrations/:id/keys/delete", s.confirmDeleteKey)
 	u.POST("/envs/:env/integrations/:id/keys/delete", s.deleteKey)
+
+	// Rotating a key without downtime: start, add, prove, switch, retire (or cancel).
+	u.GET("/envs/:env/integrations/:id/keys/rotate", s.showRotation)
+	u.POST("/envs/:env/integrations/:id/keys/rotate", s.startRotation)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/generate", s.startRotationKeyGeneration)
+	u.GET("/envs/:env/integrations/:id/keys/rotate/generated/:job", s.showRotationKeyGeneration)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/generated/:job", s.addRotationKey)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/upload", s.uploadRotationKey)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/use", s.useRotationKey)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/prove", s.proveRotation)
+	u.GET("/envs/:env/integrations/:id/keys/rotate/proof", s.showProofStatus)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/switch", s.switchRotation)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/retire", s.retireRotation)
+	u.POST("/envs/:env/integrations/:id/keys/rotate/cancel", s.cancelRotation)
 
 	// Administration (the domain refuses non-admins).
 	u.GET("/admin/users", s.listUsers)

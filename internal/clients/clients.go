@@ -33,6 +33,11 @@ type Upstream interface {
 	DeleteJWKS(ctx context.Context, id string) error
 	ScopesAll(ctx context.Context, f maskinporten.ScopeFilter) ([]maskinporten.Scope, error)
 	ScopeAccessAll(ctx context.Context, f maskinporten.ScopeFilter) ([]maskinporten.ScopeAccess, error)
+	// The token endpoint, for proving a rotated key with a live token request.
+	Token(ctx context.Context, assertion string) (*maskinporten.TokenResponse, error)
+	Grant(clientID string, scopes ...string) maskinporten.Grant
+	Issuer() string
+	TokenEndpoint() string
 }
 
 // Env is one environment the service manages.
@@ -66,6 +71,11 @@ type Options struct {
 	KEK *keys.KEK
 	// Generator generates keys off the request path; without it keys cannot be generated.
 	Generator *keys.Generator
+	// ProofInterval is how long a rotation's proof waits between token requests (default 10 s).
+	ProofInterval time.Duration
+	// ProofWindow is how long a rotation's proof keeps trying (default 3 minutes): Digdir says a
+	// key change takes up to two minutes to reach Maskinporten.
+	ProofWindow time.Duration
 }
 
 // Service manages integrations.
@@ -81,6 +91,7 @@ type Service struct {
 	ctx    context.Context // background syncs; cancelled by Close
 	cancel context.CancelFunc
 	gens   sync.Map // keys.JobID -> generation: who started which key generation
+	proofs sync.Map // rotation id -> *proofRun: rotation proofs running in the background
 
 	mu     sync.Mutex // guards closed and wg.Add against Close
 	closed bool

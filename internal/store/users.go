@@ -65,6 +65,15 @@ func (d *DB) UserByEmail(ctx context.Context, email string) (User, error) {
 	return u, nil
 }
 
+// UserByEmailTx finds a user by email, case-insensitively, inside a write transaction.
+func UserByEmailTx(ctx context.Context, tx *sql.Tx, email string) (User, error) {
+	u, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email = ?", email))
+	if err != nil {
+		return u, fmt.Errorf("user %s: %w", email, err)
+	}
+	return u, nil
+}
+
 // UserByID finds a user by id.
 func (d *DB) UserByID(ctx context.Context, id int64) (User, error) {
 	return userByID(ctx, d.read, id)
