@@ -276,6 +276,8 @@ func TestBrowser(t *testing.T) {
 				chromedp.SendKeys(chromedp.ID("description"), "Signs grants"),
 			)
 			tab.selectByLabel("team", "Platform")
+			// A proof of a rotated key asks for a token, which needs a scope.
+			tab.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
 			tab.submit("create "+name, `[data-testid="integration-submit"]`, http.StatusOK)
 			tab.submit("open its keys", `[data-testid="manage-keys"]`, http.StatusOK)
 		}
@@ -293,6 +295,8 @@ func TestBrowser(t *testing.T) {
 		if got := tab.text(`[data-testid="custody"]`); got != "kept by the portal (encrypted)" {
 			t.Fatalf("custody of the generated key: %q", got)
 		}
+		keptKID := tab.text(`[data-testid="key-row"] code`)
+		keysPage := tab.location()
 
 		// Upload a public key; then try a private one and see it refused, not echoed.
 		pub, priv := browserKeyPair(t)
@@ -316,11 +320,27 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("the refused private key was sent back into the form")
 		}
 
-		// Delete the uploaded key.
-		tab.submit("open the deletion", `[data-testid="key-row"][data-kid="uploaded-pem"] [data-testid="delete-key"]`, http.StatusOK)
-		tab.submit("delete", `[data-testid="confirm-submit"]`, http.StatusOK)
-		if n := tab.count(`[data-testid="key-row"]`); n != 1 {
-			t.Fatalf("%d keys after the deletion, want 1", n)
+		// Rotate: replace the kept key by the uploaded one, proving it with a grant signed in
+		// this browser from the private key file, then retire the old key.
+		keyFile := filepath.Join(t.TempDir(), "uploaded-pem.pem")
+		if err := os.WriteFile(keyFile, []byte(priv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tab.submit("open the rotation", `[data-testid="key-row"][data-kid="`+keptKID+`"] [data-testid="rotate-key"]`, http.StatusOK)
+		tab.submit("start it", `[data-testid="start-rotation"]`, http.StatusOK)
+		tab.selectByValue("new_kid", "uploaded-pem")
+		tab.submit("use the uploaded key as the new one", `[data-testid="use-key"]`, http.StatusOK)
+		tab.do("pick the private key file", chromedp.SetUploadFiles(chromedp.ID("signer-file"), []string{keyFile}))
+		tab.submit("sign the proof in the browser and send it", "#signer-sign", http.StatusOK)
+		tab.do("wait for the proof", chromedp.WaitVisible(chromedp.CSS(`[data-testid="proved"]`)))
+		tab.submit("confirm the switch", `[data-testid="confirm-switch"]`, http.StatusOK)
+		tab.submit("retire the old key", `[data-testid="retire"]`, http.StatusOK)
+		tab.do("back to the keys",
+			chromedp.Navigate(keysPage),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-row"]`)),
+		)
+		if n, got := tab.count(`[data-testid="key-row"]`), tab.text(`[data-testid="key-row"] code`); n != 1 || got != "uploaded-pem" {
+			t.Fatalf("after the rotation: %d keys, first %q; want only uploaded-pem", n, got)
 		}
 
 		// prod: the private key is handed out once, and it is the registered key.
