@@ -42,6 +42,7 @@ commands:
   keys new-kek write a new key-encryption key file (--out FILE, mode 0600, never overwrites)
   keys rekey   re-seal the kept private keys under a new key-encryption key (--new-kek-file FILE)
   audit verify check the whole audit trail's hash chain and name the first broken event
+  try          run an integration's grant, token, exchange and instances live, as JSON lines
   migrate      apply database migrations and exit
   version      print the version
 
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runUserAdd(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args, getenv, stdout, stderr)
+	case "try":
+		return runTry(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, getenv, stdout, stderr)
 	case "migrate":

@@ -102,22 +102,32 @@ func (s *Service) Get(ctx context.Context, p *auth.Principal, env, clientID stri
 	if err != nil {
 		return Detail{}, err
 	}
+	it, stale, err := s.refreshIfStale(ctx, e, it, func() (store.Integration, error) { return s.visible(ctx, p, env, clientID) })
+	if err != nil {
+		return Detail{}, err
+	}
+	return s.detail(ctx, p, e, it, stale)
+}
+
+// refreshIfStale re-reads an integration from Digdir when the mirror's copy is older than
+// MaxAge, then reads the row again with reread. When Digdir does not answer, the mirror's copy
+// stays and stale says why.
+func (s *Service) refreshIfStale(ctx context.Context, e *envState, it store.Integration, reread func() (store.Integration, error)) (store.Integration, string, error) {
 	// A sync that finds a client unchanged leaves its row (and SyncedAt) alone, so the last
 	// good sync counts as a sighting too.
 	seen := it.SyncedAt
-	if st, err := s.db.SyncStateOf(ctx, env); err == nil && st.LastOKAt.After(seen) {
+	if st, err := s.db.SyncStateOf(ctx, e.Name); err == nil && st.LastOKAt.After(seen) {
 		seen = st.LastOKAt
 	}
 	// Digdir returns a deactivated client only in the list (inactive=true), which the sync reads.
-	var stale string
-	if e.Upstream != nil && it.Active && s.now().Sub(seen) > s.opts.MaxAge {
-		if err := s.refresh(ctx, e, clientID); err != nil {
-			stale = problemMessage(err)
-		} else if it, err = s.visible(ctx, p, env, clientID); err != nil {
-			return Detail{}, err
-		}
+	if e.Upstream == nil || !it.Active || s.now().Sub(seen) <= s.opts.MaxAge {
+		return it, "", nil
 	}
-	return s.detail(ctx, p, e, it, stale)
+	if err := s.refresh(ctx, e, it.ClientID); err != nil {
+		return it, problemMessage(err), nil
+	}
+	fresh, err := reread()
+	return fresh, "", err
 }
 
 func (s *Service) detail(ctx context.Context, p *auth.Principal, e *envState, it store.Integration, stale string) (Detail, error) {
