@@ -40,6 +40,7 @@ func TestAuthorizationTable(t *testing.T) {
 		"GET /account":                               same(303, 200, 200),
 		"POST /account/password":                     same(303, 422, 422),
 		"GET /teams/:id":                             {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
+		"GET /onboarding":                            {anon: 303, viewer: 200, member: 200, outsider: 200, admin: 200},
 		"GET /keys":                                  same(303, 200, 200),
 		"GET /admin/users":                           same(303, 403, 200),
 		"POST /admin/users":                          same(303, 403, 422),

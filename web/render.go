@@ -49,7 +49,8 @@ func (s *Server) layout(c echo.Context, title, current string) templates.Layout 
 		if _, ok := s.findEnv(currentEnv); ok {
 			env = currentEnv
 		}
-		nav = append(nav, templates.NavLink{Label: "Integrations", URL: integrationsURL(env)})
+		nav = append(nav, templates.NavLink{Label: "Getting started", URL: "/onboarding"},
+			templates.NavLink{Label: "Integrations", URL: integrationsURL(env)})
 		nav = append(nav, templates.NavLink{Label: "Keys", URL: keyOverviewURL})
 	}
 	if p.IsAdmin() {

@@ -28,6 +28,7 @@ func (s *Server) routes() {
 	u.GET("/account", s.showAccount)
 	u.POST("/account/password", s.changePassword)
 	u.GET("/teams/:id", s.showTeam)
+	u.GET("/onboarding", s.showOnboarding)
 	u.POST("/teams/:id/invitations", s.createInvitation) // administrators and the team's owners
 	u.POST("/teams/:id/invitations/:inv/revoke", s.revokeInvitation)
 	u.GET("/keys", s.showKeyOverview)
