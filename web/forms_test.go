@@ -56,6 +56,10 @@ func FuzzFormDecoders(f *testing.F) {
 	f.Add("token=abc&email=x&name=y&password=p&confirm=p&current=c")
 	f.Add("disabled=true&role=admin&name=Team")
 	f.Add("next=%2F%2Fevil&email=%ff%fe")
+	f.Add("q=reader&status=inactive&team=3&scope=altinn%3Aserviceowner%2Finstances.read&sort=-expiry&page=2&nokeys=1")
+	f.Add("name=A&description=B&team=1&scopes=x&scopes=y&key=0123456789abcdef0123&version=abc&confirm=1&preset=altinn")
+	f.Add("from=2026-01-01&to=2026-13-40&actor=a%40b&action=integration.&before=99&team=-1")
+	f.Add("kid=k1&bits=4096&alg=RS512&custody=kept&expires=2027-01-01&key_text=%7B%7D&x5c=1")
 	f.Add(strings.Repeat("a=1&", 100))
 	f.Fuzz(func(t *testing.T, body string) {
 		v, err := url.ParseQuery(body)
@@ -80,6 +84,18 @@ func FuzzFormDecoders(f *testing.F) {
 		}
 		_, _ = parseNameForm(v)
 		_, _ = parseFlagForm(v)
+		if f, err := parseIntegrationForm(v); err == nil && (!utf8.ValidString(f.Name) || len(f.Key) > 128 || f.TeamID < 0) {
+			t.Fatalf("integration form accepted %+v", f)
+		}
+		if q := parseIntegrationQuery(v); q.Page < 1 || len(q.Text) > 200 || !utf8.ValidString(q.Text) {
+			t.Fatalf("integration query %+v", q)
+		}
+		if f, err := parseKeysForm(v); err == nil && (len(f.Version) > 64 || len(f.Key) > 128) {
+			t.Fatalf("keys form accepted %+v", f)
+		}
+		if f, fields := parseAuditFilter(v); len(fields) == 0 && (f.TeamID < 0 || f.Before < 0 || len(f.Action) > 64) {
+			t.Fatalf("audit filter %+v", f)
+		}
 		if id, ok := parseID(v.Get("id")); ok && id <= 0 {
 			t.Fatalf("id %d", id)
 		}
