@@ -95,6 +95,18 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /envs/:env/integrations/:id/keys/rotate/switch":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
 		"POST /envs/:env/integrations/:id/keys/rotate/retire":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
 		"POST /envs/:env/integrations/:id/keys/rotate/cancel":         {anon: 303, viewer: 403, member: 409, outsider: 404, admin: 409},
+		// Trying: viewers may not; without an open try (the empty form names none) the steps answer 404.
+		"GET /envs/:env/integrations/:id/try":            {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
+		"POST /envs/:env/integrations/:id/try/grant":     {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/token":     {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/exchange":  {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/instances": {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/next":      {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/instance":  {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"GET /envs/:env/integrations/:id/try/data":       {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/reveal":    {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"GET /explain":  same(303, 200, 200),
+		"POST /explain": same(303, 422, 422), // nothing pasted
 	}
 
 	a := newSimApp(t, func(c *web.Config) { c.MetricsToken = strings.Repeat("m", 32) })

@@ -21,6 +21,7 @@ import (
 	"portal/internal/clients"
 	"portal/internal/sim"
 	"portal/internal/store"
+	"portal/internal/tryit"
 	"portal/web"
 )
 
@@ -64,6 +65,13 @@ func newAppWith(t *testing.T, health web.EnvChecker) *app { return newAppFull(t,
 // app's database; each option adjusts the web configuration.
 func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.DB) *clients.Service, opts ...func(*web.Config)) *app {
 	t.Helper()
+	return newAppTry(t, health, withClients, nil, opts...)
+}
+
+// newAppTry is newAppFull with, when withTry is set, the try service over the integrations.
+func newAppTry(t testing.TB, health web.EnvChecker, withClients func(db *store.DB) *clients.Service,
+	withTry func(db *store.DB, cs *clients.Service) *tryit.Service, opts ...func(*web.Config)) *app {
+	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
 	if err != nil {
@@ -83,6 +91,10 @@ func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.
 		cs = withClients(db)
 		t.Cleanup(cs.Close)
 	}
+	var tr *tryit.Service
+	if withTry != nil && cs != nil {
+		tr = withTry(db, cs)
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: web.RedactAttr}))
 	cfg := web.Config{OrgName: "Testdepartementet", PublicURL: "http://portal.test",
@@ -91,7 +103,7 @@ func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.
 	for _, o := range opts {
 		o(&cfg)
 	}
-	w, err := web.New(cfg, web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs})
+	w, err := web.New(cfg, web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs, Tryit: tr})
 	if err != nil {
 		t.Fatal(err)
 	}

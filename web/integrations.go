@@ -335,6 +335,9 @@ func (s *Server) showIntegration(c echo.Context) error {
 		props.AckAction = base + "/acknowledge"
 		if sm.Active {
 			props.DeactivateURL = base + "/deactivate"
+			if s.deps.Tryit != nil {
+				props.TryURL = tryURL(e.Name, sm.ClientID)
+			}
 		}
 		if d.CanCopy {
 			props.CopyURL = base + "/copy"

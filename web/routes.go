@@ -71,6 +71,20 @@ func (s *Server) routes() {
 	u.POST("/envs/:env/integrations/:id/keys/rotate/retire", s.retireRotation)
 	u.POST("/envs/:env/integrations/:id/keys/rotate/cancel", s.cancelRotation)
 
+	// Trying an integration live, step by step (team owners, members and admins), and
+	// explaining a pasted error or grant.
+	u.GET("/envs/:env/integrations/:id/try", s.showTry)
+	u.POST("/envs/:env/integrations/:id/try/grant", s.tryGrant)
+	u.POST("/envs/:env/integrations/:id/try/token", s.tryToken)
+	u.POST("/envs/:env/integrations/:id/try/exchange", s.tryExchange)
+	u.POST("/envs/:env/integrations/:id/try/instances", s.tryInstances)
+	u.POST("/envs/:env/integrations/:id/try/next", s.tryNext)
+	u.POST("/envs/:env/integrations/:id/try/instance", s.tryInstance)
+	u.GET("/envs/:env/integrations/:id/try/data", s.tryData)
+	u.POST("/envs/:env/integrations/:id/try/reveal", s.tryReveal)
+	u.GET("/explain", s.showExplain)
+	u.POST("/explain", s.explain)
+
 	// Administration (the domain refuses non-admins).
 	u.GET("/admin/users", s.listUsers)
 	u.POST("/admin/users", s.createUser)

@@ -16,6 +16,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/tryit"
 )
 
 // Env is what the web layer shows of one environment.
@@ -74,6 +75,7 @@ type Deps struct {
 	DB       Pinger
 	Health   EnvChecker       // optional
 	Clients  *clients.Service // optional: without it the portal has no integration pages
+	Tryit    *tryit.Service   // optional: without it (or Clients) the portal has no try pages
 }
 
 // Server holds what handlers need.

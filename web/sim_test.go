@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -11,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"portal/internal/altinn"
+	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
 	"portal/internal/keys"
 	"portal/internal/maskinporten"
 	"portal/internal/sim"
 	"portal/internal/store"
+	"portal/internal/tryit"
 	"portal/web"
 )
 
@@ -64,11 +68,13 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 	// the simulator does.
 	t.Cleanup(func() { s.Close() })
 	t.Cleanup(srv.Close)
-	a := newAppFull(t, nil, func(db *store.DB) *clients.Service {
+	ups := map[string]*maskinporten.Client{}
+	a := newAppTry(t, nil, func(db *store.DB) *clients.Service {
 		var envs []clients.Env
 		for _, env := range []string{"tt02", "prod"} {
+			ups[env] = simUpstream(t, s, srv.Client(), env)
 			envs = append(envs, clients.Env{Name: env, Label: env, Prod: env == "prod", Issuer: "http://sim/" + env + "/maskinporten/",
-				Upstream: simUpstream(t, s, srv.Client(), env)})
+				Upstream: ups[env]})
 		}
 		raw := make([]byte, 32)
 		rand.Read(raw)
@@ -83,9 +89,41 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 			t.Fatal(err)
 		}
 		return cs
+	}, func(db *store.DB, cs *clients.Service) *tryit.Service {
+		return simTryit(t, s, srv.Client(), db, cs, ups)
 	}, opts...)
 	a.sim = s
 	return a
+}
+
+// simTryit is the try service against the simulator: each environment's Maskinporten client
+// and an Altinn client for its platform.
+func simTryit(t testing.TB, s *sim.Sim, hc *http.Client, db *store.DB, cs *clients.Service, ups map[string]*maskinporten.Client) *tryit.Service {
+	t.Helper()
+	var envs []tryit.Env
+	for _, env := range []string{"tt02", "prod"} {
+		cred, err := s.AdminCredentials(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		al, err := altinn.New(altinn.Config{PlatformURL: cred.PlatformURL, HTTPClient: hc, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := tryit.Env{Name: env, Label: env, Maskinporten: ups[env], Altinn: al, TestToggle: env == "tt02"}
+		for o, c := range ups {
+			if o != env {
+				e.OtherIssuers = append(e.OtherIssuers, c.Issuer())
+			}
+		}
+		envs = append(envs, e)
+	}
+	tr, err := tryit.New(tryit.Config{Envs: envs, Clients: cs, Audit: audit.NewLog(db, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close(context.Background()) })
+	return tr
 }
 
 // simUpstream is the environment's self-service client with the simulator's admin credentials.

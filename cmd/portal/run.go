@@ -27,6 +27,7 @@ import (
 	"portal/internal/problem"
 	"portal/internal/sim"
 	"portal/internal/store"
+	"portal/internal/tryit"
 	"portal/web"
 )
 
@@ -358,12 +359,17 @@ type portal struct {
 	sessions *auth.SessionStore
 	auth     *auth.Service
 	clients  *clients.Service
+	tryit    *tryit.Service
+	log      *slog.Logger
 
 	generator *keys.Generator
 }
 
 // close stops background work: syncs first, then key generation.
 func (p *portal) close() {
+	if err := p.tryit.Close(context.Background()); err != nil {
+		p.log.Error("audit the open tries", "err", err)
+	}
 	p.clients.Close()
 	p.generator.Close()
 }
@@ -415,17 +421,29 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		gen.Close()
 		return nil, err
 	}
-	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
-		MetricsToken:   cfg.MetricsToken,
-		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
-		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc})
+	tenvs, err := tryEnvs(cfg, envs, ups)
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
 		return nil, err
 	}
-	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, generator: gen}, nil
+	trySvc, err := tryit.New(tryit.Config{Envs: tenvs, Clients: clientsSvc, Audit: audit.NewLog(db, nil), Log: log.With("component", "tryit")})
+	if err != nil {
+		clientsSvc.Close()
+		gen.Close()
+		return nil, err
+	}
+	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
+		MetricsToken:   cfg.MetricsToken,
+		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
+		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
+			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc})
+	if err != nil {
+		clientsSvc.Close()
+		gen.Close()
+		return nil, err
+	}
+	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, tryit: trySvc, log: log, generator: gen}, nil
 }
 
 // announceSetup logs the one-time setup link while the portal has no users.

@@ -39,7 +39,7 @@ func (t *Try) finish(ctx context.Context) error {
 func (c *Chain) forget() []Step {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.grant, c.mpToken, c.altinnToken, c.page = "", "", "", nil
+	c.grant, c.mpToken, c.altinnToken, c.page, c.last = "", "", "", nil, nil
 	return slices.Clone(c.steps)
 }
 

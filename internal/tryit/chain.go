@@ -85,6 +85,7 @@ type Chain struct {
 	page        *altinn.InstancePage
 	query       *altinn.InstanceQuery
 	steps       []Step
+	last        map[string]Step // the latest full step of each name, in memory only, for a page
 }
 
 // NewChain starts a chain; target may be nil when the client is not known to the portal (the
@@ -132,7 +133,29 @@ func (c *Chain) record(s Step) Step {
 		c.steps = slices.Delete(c.steps, 0, 1)
 	}
 	c.steps = append(c.steps, sum)
+	if c.last == nil {
+		c.last = map[string]Step{}
+	}
+	// A step makes the later steps' results stale: they no longer follow from it.
+	if i := slices.Index(stepOrder, s.Name); i >= 0 {
+		for _, later := range stepOrder[i+1:] {
+			delete(c.last, later)
+		}
+	}
+	c.last[s.Name] = s
 	return s
+}
+
+var stepOrder = []string{StepGrant, StepToken, StepExchange, StepInstances, StepInstance, StepData}
+
+// Last returns the latest full step with name (request, response and, for Revealed and
+// Secret, its secrets), for a page that shows it again; false when none ran or the chain
+// forgot its secrets.
+func (c *Chain) Last(name string) (Step, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.last[name]
+	return s, ok
 }
 
 // failed makes a step that failed before any call, with a reason.

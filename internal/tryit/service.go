@@ -355,6 +355,10 @@ func (t *Try) Download(ctx context.Context, instanceID, dataID string) (Step, *a
 	return t.chain.Download(ctx, instanceID, dataID)
 }
 
+// Last returns the latest full step with name, to show it again (or Revealed) to the person
+// who ran it.
+func (t *Try) Last(name string) (Step, bool) { t.touch(); return t.chain.Last(name) }
+
 // Steps lists the steps run so far.
 func (t *Try) Steps() []Step { return t.chain.Steps() }
 

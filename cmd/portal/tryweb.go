@@ -1,0 +1,46 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"portal/internal/altinn"
+	"portal/internal/maskinporten"
+	"portal/internal/tryit"
+	"portal/web"
+)
+
+// tryEnvs gives the try pages each environment's Maskinporten client (the one the
+// integrations use) and an Altinn client for its platform; environments without a usable
+// Maskinporten client are left out.
+func tryEnvs(cfg Config, envs []web.Env, ups map[string]*maskinporten.Client) ([]tryit.Env, error) {
+	var out []tryit.Env
+	for _, e := range envs {
+		mp, ok := ups[e.Name]
+		if !ok {
+			continue
+		}
+		te := tryit.Env{Name: e.Name, Label: e.Label, Maskinporten: mp, TestToggle: e.Name == "tt02"}
+		platform := e.Platform
+		if ec := cfg.Envs[e.Name]; ec.Simulated() {
+			if a, err := readAdminFile(cfg.dataPath("sim-" + e.Name + "-admin.json")); err == nil {
+				platform = a.PlatformURL
+			}
+		}
+		if platform != "" {
+			al, err := altinn.New(altinn.Config{PlatformURL: platform, HTTPClient: &http.Client{Transport: http.DefaultTransport},
+				Timeout: 10 * time.Second})
+			if err != nil {
+				return nil, err
+			}
+			te.Altinn = al
+		}
+		for _, o := range envs {
+			if c, ok := ups[o.Name]; ok && o.Name != e.Name {
+				te.OtherIssuers = append(te.OtherIssuers, c.Issuer())
+			}
+		}
+		out = append(out, te)
+	}
+	return out, nil
+}
