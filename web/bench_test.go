@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"portal/internal/audit"
 	"portal/internal/clients"
 	"portal/internal/store"
 )
@@ -104,4 +106,90 @@ func benchApp(b *testing.B) *app {
 		b.Fatal(err)
 	}
 	return a
+}
+
+// BenchmarkAudit measures the audit view over 1,000,000 events: a filtered page (team and
+// action prefix, newest first) through the whole HTTP stack next to /healthz, and a streamed
+// JSON Lines export of every event with the heap sampled while it runs.
+// Run with: go test -run '^$' -bench Audit -benchtime 200x -timeout 30m ./web/
+func BenchmarkAudit(b *testing.B) {
+	const events = 1_000_000
+	a := newAppFull(b, nil, nil)
+	a.addUser("admin@example.no", "admin")
+	ctx := b.Context()
+	start := time.Now()
+	actions := []string{"integration.create", "integration.update", "key.add", "key.delete", "signin", "integration.try", "key.renew"}
+	for done := 0; done < events; {
+		err := a.db.Tx(ctx, func(tx *sql.Tx) error {
+			for i := 0; i < 10_000 && done < events; i, done = i+1, done+1 {
+				ev := audit.New(audit.Meta{ActorID: int64(done%50 + 1), Actor: fmt.Sprintf("user%02d@example.no", done%50), Address: "10.0.0.1",
+					RequestID: fmt.Sprintf("r%d", done)}, actions[done%len(actions)], audit.Success, map[string]any{"n": done, "kid": "k1"})
+				ev.Env, ev.TeamID, ev.TargetType, ev.Target = []string{"tt02", "prod"}[done%2], int64(done%20+1), "integration", fmt.Sprintf("client-%d", done%5000)
+				if _, err := audit.Record(ctx, tx, ev, start.Add(time.Duration(done)*time.Second)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("inserted %d events in %s", events, time.Since(start).Round(time.Second))
+	c := a.client()
+	c.login("admin@example.no")
+	c.get("/audit") // the first view verifies the whole chain once and stores the checkpoint
+
+	b.Run("healthz", func(b *testing.B) {
+		p50, p95 := measureWith(b, c, "/healthz")
+		b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+		b.ReportMetric(float64(p95.Microseconds()), "p95-µs")
+	})
+	for _, q := range []string{"/audit?team=7&action=integration.", "/audit?actor=user07%40example.no&env=prod&before=500000"} {
+		b.Run(q, func(b *testing.B) {
+			p50, p95 := measureWith(b, c, q)
+			b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+			b.ReportMetric(float64(p95.Microseconds()), "p95-µs")
+		})
+	}
+	// One export of everything, whatever -benchtime says: it is a million events.
+	var before, peak runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	stop := make(chan struct{})
+	sampled := make(chan uint64)
+	go func() {
+		var max uint64
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				sampled <- max
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&peak)
+				max = maxOf(max, peak.HeapInuse)
+			}
+		}
+	}()
+	t0 := time.Now()
+	resp, err := c.hc.Get(c.base + "/audit/export?format=jsonl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	took := time.Since(t0)
+	close(stop)
+	maxHeap := <-sampled
+	b.Logf("export: %d bytes of %d events in %s: %.0f events/s; heap in use %.1f MiB before, %.1f MiB at most during",
+		n, events, took.Round(time.Millisecond), float64(events)/took.Seconds(), float64(before.HeapInuse)/(1<<20), float64(maxHeap)/(1<<20))
+}
+
+func maxOf(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }

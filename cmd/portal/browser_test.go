@@ -32,6 +32,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"portal/internal/keys"
+	"portal/internal/maskinporten"
 )
 
 const (
@@ -257,6 +258,107 @@ func TestBrowser(t *testing.T) {
 		tab.screenshot("integrations.png")
 	})
 
+	t.Run("TryIt", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortalEnv(t, &browserAdmin, map[string]string{"PORTAL_SIM_ADMIN_API": "true"})
+		tab := openTab(t, browser)
+		tab.signIn(p, &browserAdmin)
+		tab.do("create a team",
+			chromedp.Navigate(p.URL+"/admin/teams"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="new-team-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Platform"),
+		)
+		tab.submit("create the team", `form[data-testid="new-team-form"] button[type="submit"]`, http.StatusOK)
+		tab.do("open the new-integration form",
+			chromedp.Navigate(p.URL+"/envs/tt02/integrations/new"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="integration-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Reader"),
+			chromedp.SendKeys(chromedp.ID("description"), "Reads instances"),
+		)
+		tab.selectByLabel("team", "Platform")
+		tab.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+		tab.submit("create the integration", `[data-testid="integration-submit"]`, http.StatusOK)
+		integration := tab.location()
+
+		// A key handed out once: its private half goes to a file on this machine.
+		tab.submit("open its keys", `[data-testid="manage-keys"]`, http.StatusOK)
+		tab.selectByValue("custody", "handed_out")
+		tab.submit("generate a key", `[data-testid="generate"]`, http.StatusOK)
+		tab.do("wait for the key", chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-generated"]`)))
+		tab.submit("add the key", `[data-testid="add-generated"]`, http.StatusOK)
+		tab.do("wait for the private key", chromedp.WaitVisible(chromedp.CSS(`[data-testid="private-pem"]`)))
+		keyFile := filepath.Join(t.TempDir(), "handed-out.pem")
+		if err := os.WriteFile(keyFile, []byte(tab.value("private-pem")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tab.do("save it", chromedp.Click(chromedp.CSS(`[data-download="private-pem"]`)))
+		tab.submit("back to the keys", `[data-testid="handout-done"]`, http.StatusOK)
+
+		// Sign the grant in the browser, then run the other three steps.
+		tab.do("open the integration", chromedp.Navigate(integration), chromedp.WaitVisible(chromedp.CSS(`[data-testid="try-it"]`)))
+		tab.submit("open the try page", `[data-testid="try-it"]`, http.StatusOK)
+		tab.submit("show the grant", `[data-testid="prepare"]`, http.StatusOK)
+		tab.do("pick the private key file", chromedp.SetUploadFiles(chromedp.ID("signer-file"), []string{keyFile}))
+		tab.submit("sign in the browser", "#signer-sign", http.StatusOK)
+		tab.do("wait for the grant", chromedp.WaitVisible(chromedp.CSS(`[data-testid="result-grant"][data-ok="true"]`)))
+		tab.submit("get a token", `[data-testid="run-token"]`, http.StatusOK)
+		tab.do("wait for the token", chromedp.WaitVisible(chromedp.CSS(`[data-testid="result-token"][data-ok="true"]`)))
+		tab.submit("exchange it", `[data-testid="run-exchange"]`, http.StatusOK)
+		tab.do("wait for the Altinn token", chromedp.WaitVisible(chromedp.CSS(`[data-testid="result-exchange"][data-ok="true"]`)))
+		tab.do("ask for the service owner's instances", chromedp.SetValue(chromedp.ID("app_id"), "ttd/soknad-om-tilskudd"))
+		tab.submit("list instances", `[data-testid="run-instances"]`, http.StatusOK)
+		tab.do("wait for the instances", chromedp.WaitVisible(chromedp.CSS(`[data-testid="result-instances"][data-ok="true"] [data-testid="instances"]`)))
+		if n := tab.count(`[data-testid="instances"] tbody tr`); n == 0 {
+			t.Fatal("no instances listed")
+		}
+
+		// Failures are explained. Grants signed here with the handed-out key: one naming a kid
+		// the client does not have, one asking for a scope the client does not have, and one
+		// sent after the simulator's clock moved a year on, past the key's expiry.
+		priv, err := keys.ParsePrivate([]byte(mustRead(t, keyFile)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientID, issuer := browserFieldOf(t, tab, integration, "client-id"), browserFieldOf(t, tab, integration, "issuer")
+		kid := tab.keyOf(integration + "/keys")
+		grant := func(kid string, scope string, at time.Time) string {
+			g := maskinporten.Grant{Audience: issuer, ClientID: clientID, Scopes: []string{scope}, IssuedAt: at}
+			jws, err := maskinporten.SignGrant(g, maskinporten.Signer{Key: priv, KeyID: kid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return jws
+		}
+		failures := []struct {
+			name, grant, finding string
+			before               func()
+		}{
+			{"unknown kid", grant("no-such-kid", "altinn:serviceowner/instances.read", time.Now()), "mp.unknown_kid", nil},
+			{"scope not on the client", grant(kid, "altinn:broker.read", time.Now()), "mp.scope_not_on_client", nil},
+			{"expired key", "", "mp.key_expired", func() {
+				resp, err := http.Post(p.SimURL+"/sim/admin/clock/tt02", "application/json", strings.NewReader(`{"shift":"9000h"}`))
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("shift the simulator's clock: %v %v", err, resp)
+				}
+				resp.Body.Close()
+			}},
+		}
+		for _, f := range failures {
+			if f.before != nil {
+				f.before()
+				f.grant = grant(kid, "altinn:serviceowner/instances.read", time.Now().Add(9000*time.Hour))
+			}
+			tab.do("open a new try", chromedp.Navigate(integration+"/try"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="paste-form"]`)),
+				chromedp.SetValue(chromedp.ID("grant_pasted"), f.grant))
+			tab.submit("use the pasted grant ("+f.name+")", `[data-testid="send-pasted"]`, http.StatusOK)
+			tab.submit("get a token ("+f.name+")", `[data-testid="run-token"]`, http.StatusOK)
+			tab.do("wait for the refusal ("+f.name+")", chromedp.WaitVisible(chromedp.CSS(`[data-testid="result-token"][data-ok="false"]`)))
+			if tab.count(`[data-testid="result-token"] [data-testid="finding"][data-code="`+f.finding+`"]`) == 0 {
+				t.Errorf("%s: no %s finding; the page shows: %s", f.name, f.finding, tab.text(`[data-testid="result-token"]`))
+			}
+		}
+	})
+
 	t.Run("Keys", func(t *testing.T) {
 		t.Parallel()
 		p := startBrowserPortal(t, &browserAdmin)
@@ -465,8 +567,12 @@ func openTab(t *testing.T, browser context.Context) *browserTab {
 }
 
 // browserPortal is a portal that run serves for one test.
+// browserSimPattern finds the simulators' base URL in serve's log.
+var browserSimPattern = regexp.MustCompile(`msg="simulators listening" url=(http://\S+)/sim/`)
+
 type browserPortal struct {
 	URL       string // e.g. http://127.0.0.1:41234
+	SimURL    string // the simulators' base, e.g. http://127.0.0.1:41235
 	SetupLink string // empty when the portal had users at start
 	logs      *browserLog
 }
@@ -480,8 +586,14 @@ var (
 // `portal user add` when it is not nil, and stops it when the test ends.
 func startBrowserPortal(t *testing.T, admin *browserAccount) *browserPortal {
 	t.Helper()
+	return startBrowserPortalEnv(t, admin, nil)
+}
+
+// startBrowserPortalEnv is startBrowserPortal with these PORTAL_* variables set.
+func startBrowserPortalEnv(t *testing.T, admin *browserAccount, env map[string]string) *browserPortal {
+	t.Helper()
 	dir := t.TempDir()
-	getenv := func(string) string { return "" } // PORTAL_* in the environment must not leak in
+	getenv := func(k string) string { return env[k] } // PORTAL_* in the environment must not leak in
 	logs := &browserLog{}
 
 	if admin != nil {
@@ -527,6 +639,9 @@ func startBrowserPortal(t *testing.T, admin *browserAccount) *browserPortal {
 		t.Fatalf("no %q line in the portal's log: %v", "portal listening", err)
 	}
 	p := &browserPortal{URL: strings.TrimRight(url, "/"), logs: logs}
+	if m := browserSimPattern.FindStringSubmatch(logs.String()); m != nil {
+		p.SimURL = m[1]
+	}
 	// The setup link, when there is one, is logged before the portal listens.
 	if m := browserSetupLinkPattern.FindStringSubmatch(logs.String()); m != nil {
 		p.SetupLink = m[1]
@@ -676,6 +791,29 @@ func (b *browserTab) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// keyOf returns the kid of the first key on a keys page.
+func (b *browserTab) keyOf(keysPage string) string {
+	b.t.Helper()
+	b.do("open the keys", chromedp.Navigate(keysPage), chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-row"]`)))
+	return b.text(`[data-testid="key-row"] code`)
+}
+
+// browserFieldOf reads a read-only field of an integration's page.
+func browserFieldOf(t *testing.T, b *browserTab, integration, id string) string {
+	t.Helper()
+	b.do("open the integration", chromedp.Navigate(integration), chromedp.WaitVisible(chromedp.ID(id)))
+	return b.value(id)
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // selectByValue chooses the option with this value in the select with this id.

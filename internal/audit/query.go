@@ -29,6 +29,36 @@ type Filter struct {
 	Outcome string
 	Before  int64 // keyset paging: only events with a smaller id
 	Limit   int   // default 50; Export ignores it
+
+	minID, maxID int64 // id bounds of the time range, resolved by bound
+}
+
+// bound turns the time range into id bounds: events are appended in time order, so the range
+// is (nearly) an id range, which the primary key serves in the order pages are read. The time
+// conditions stay, so an event whose clock stepped back is still judged by its time.
+func (l *Log) bound(ctx context.Context, f Filter) (Filter, bool, error) {
+	q := l.db.Reader()
+	if !f.From.IsZero() {
+		var id sql.NullInt64
+		if err := q.QueryRowContext(ctx, "SELECT min(id) FROM audit_events WHERE at >= ?", store.FormatTime(f.From.Add(-time.Hour))).Scan(&id); err != nil {
+			return f, false, fmt.Errorf("audit time range: %w", err)
+		}
+		if !id.Valid {
+			return f, false, nil
+		}
+		f.minID = id.Int64
+	}
+	if !f.To.IsZero() {
+		var id sql.NullInt64
+		if err := q.QueryRowContext(ctx, "SELECT max(id) FROM audit_events WHERE at < ?", store.FormatTime(f.To.Add(time.Hour))).Scan(&id); err != nil {
+			return f, false, fmt.Errorf("audit time range: %w", err)
+		}
+		if !id.Valid {
+			return f, false, nil
+		}
+		f.maxID = id.Int64
+	}
+	return f, true, nil
 }
 
 func (f Filter) where() (string, []any) {
@@ -42,11 +72,19 @@ func (f Filter) where() (string, []any) {
 			add("team_id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.Teams)), ",")+")", anys(f.Teams)...)
 		}
 	}
+	// Time bounds are checked on the rows (unary + keeps SQLite off the at index, whose order is
+	// not the id order a page needs); Query turns them into id bounds, which the primary key serves.
 	if !f.From.IsZero() {
-		add("at >= ?", store.FormatTime(f.From))
+		add("+at >= ?", store.FormatTime(f.From))
 	}
 	if !f.To.IsZero() {
-		add("at < ?", store.FormatTime(f.To))
+		add("+at < ?", store.FormatTime(f.To))
+	}
+	if f.minID > 0 {
+		add("id >= ?", f.minID)
+	}
+	if f.maxID > 0 {
+		add("id <= ?", f.maxID)
 	}
 	if f.ActorID != 0 {
 		add("actor_id = ?", f.ActorID)
@@ -57,16 +95,20 @@ func (f Filter) where() (string, []any) {
 	if f.TeamID != 0 {
 		add("team_id = ?", f.TeamID)
 	}
-	if f.Env != "" {
-		add("env = ?", f.Env)
+	switch {
+	case f.Env != "" && f.Target != "":
+		add("env = ?", f.Env) // with the target: the (env, target, id) index serves both
+	case f.Env != "":
+		add("+env = ?", f.Env) // alone it matches half the log: scan newest first instead
 	}
 	if f.Target != "" {
 		add("target = ?", f.Target)
 	}
 	switch {
 	case strings.HasSuffix(f.Action, "."):
-		// Action names are lower-case letters, digits, '.' and '_', all below '~'.
-		add("action >= ? AND action < ?", f.Action, f.Action+"~")
+		// Action names are lower-case letters, digits, '.' and '_', all below '~'. A prefix
+		// matches many actions, so the (action, id) index would need a sort: scan by id.
+		add("+action >= ? AND +action < ?", f.Action, f.Action+"~")
 	case f.Action != "":
 		add("action = ?", f.Action)
 	}
@@ -96,6 +138,10 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	limit := f.Limit
 	if limit <= 0 || limit > 500 {
 		limit = 50
+	}
+	f, any, err := l.bound(ctx, f)
+	if err != nil || !any {
+		return nil, err
 	}
 	where, args := f.where()
 	rows, err := l.db.Reader().QueryContext(ctx, "SELECT "+eventColumns+" FROM audit_events"+where+" ORDER BY id DESC LIMIT ?", append(args, limit)...)
