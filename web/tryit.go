@@ -242,6 +242,19 @@ func (s *Server) renderTry(c echo.Context, e Env, t *tryit.Try, f *tryForm, reve
 		}
 		p.Steps = append(p.Steps, stepView(st, name == reveal, now, p.Action, t.ID))
 	}
+	// The Altinn token beside the Maskinporten token it was exchanged for.
+	var mpToken *templates.TryToken
+	for i := range p.Steps {
+		switch p.Steps[i].Name {
+		case tryit.StepToken:
+			mpToken = p.Steps[i].Token
+		case tryit.StepExchange:
+			if p.Steps[i].Token != nil && mpToken != nil {
+				p.Steps[i].Token.ComparedTo = mpToken
+			}
+		}
+	}
+	p.Apps = s.deps.Tryit.SeenApps(e.Name)
 	return render(c, http.StatusOK, templates.TryPage(p))
 }
 
@@ -271,6 +284,7 @@ func tokenView(tv *tryit.TokenView, now time.Time) *templates.TryToken {
 	}
 	out := &templates.TryToken{Kind: tv.Kind, Masked: tv.Masked, Header: prettyJSON(string(tv.Header)), Issued: showTime(tv.Issued)}
 	if !tv.Expires.IsZero() {
+		out.ExpiresAt = strconv.FormatInt(tv.Expires.Unix(), 10)
 		left := tv.Expires.Sub(now).Round(time.Second)
 		if left > 0 {
 			out.Expires = showTime(tv.Expires) + " (in " + left.String() + ")"

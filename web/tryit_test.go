@@ -106,6 +106,12 @@ func TestTryRunAllWithKeptKeyInTest(t *testing.T) {
 	if tok.Find(`[data-testid="claims"] tr`).Length() < 3 {
 		t.Error("the token's claims are not shown")
 	}
+	if n, _ := tok.Find(`[data-testid="countdown"]`).Attr("data-countdown"); n == "" {
+		t.Error("the token's expiry has no countdown")
+	}
+	if n := p.doc.Find(`[data-testid="result-exchange"] [data-testid="tokens-side-by-side"] [data-testid="claims"]`).Length(); n != 2 {
+		t.Errorf("the Altinn token is not beside the Maskinporten token (%d tables)", n)
+	}
 	masked := p.body
 
 	// Reveal the Maskinporten token: shown on this answer only.

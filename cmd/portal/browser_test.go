@@ -311,6 +311,10 @@ func TestBrowser(t *testing.T) {
 		if n := tab.count(`[data-testid="instances"] tbody tr`); n == 0 {
 			t.Fatal("no instances listed")
 		}
+		tab.do("open a new try", chromedp.Navigate(integration+"/try"), chromedp.WaitVisible(chromedp.ID("app_id")))
+		if n := tab.count(`#seen-apps option[value="ttd/soknad-om-tilskudd"]`); n != 1 {
+			t.Error("the app read before is not suggested")
+		}
 
 		// Failures are explained. Grants signed here with the handed-out key: one naming a kid
 		// the client does not have, one asking for a scope the client does not have, and one

@@ -75,6 +75,28 @@ type Service struct {
 
 	mu   sync.Mutex
 	open map[string]*Try
+	apps map[string][]string // env -> appIds that returned instances, newest first (suggestions)
+}
+
+// maxSeenApps bounds the suggestions kept per environment.
+const maxSeenApps = 20
+
+// SeenApps lists the appIds whose instances were read in env since the portal started, newest
+// first, to suggest on the try page.
+func (s *Service) SeenApps(env string) []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.apps[env])
+}
+
+func (s *Service) sawApp(env, app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := slices.DeleteFunc(slices.Clone(s.apps[env]), func(a string) bool { return a == app })
+	s.apps[env] = append([]string{app}, list[:min(len(list), maxSeenApps-1)]...)
 }
 
 // New builds the service. Every environment needs a Maskinporten client.
@@ -83,7 +105,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("tryit: the integrations service and the audit log are required")
 	}
 	s := &Service{envs: map[string]Env{}, clients: cfg.Clients, audit: cfg.Audit, log: cfg.Log, now: cfg.Now,
-		idle: cfg.IdleTimeout, maxOpen: cfg.MaxOpen, open: map[string]*Try{}}
+		idle: cfg.IdleTimeout, maxOpen: cfg.MaxOpen, open: map[string]*Try{}, apps: map[string][]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -336,7 +358,11 @@ func (t *Try) Exchange(ctx context.Context, test bool) Step {
 // Instances queries Storage (step 4).
 func (t *Try) Instances(ctx context.Context, q altinn.InstanceQuery) Step {
 	t.touch()
-	return t.chain.Instances(ctx, q)
+	st := t.chain.Instances(ctx, q)
+	if st.OK && q.AppID != "" {
+		t.svc.sawApp(t.env.Name, q.AppID)
+	}
+	return st
 }
 
 // NextInstances shows the next page of the last query.

@@ -45,6 +45,17 @@
       ev.returnValue = "";
     }
   });
+  // Live expiry countdowns: <span data-countdown="unix seconds">.
+  function countdowns() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var left = Math.round(Number(el.getAttribute("data-countdown")) - now);
+      if (!isFinite(left)) return;
+      el.textContent = left > 0 ? Math.floor(left / 60) + " min " + (left % 60) + " s left" : "expired";
+    });
+  }
+  countdowns();
+  setInterval(countdowns, 1000);
   // htmx requests carry the anti-forgery token from the page's meta-free forms.
   document.addEventListener("htmx:configRequest", function (ev) {
     var input = document.querySelector("input[name=_csrf]");
