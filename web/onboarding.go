@@ -42,7 +42,7 @@ func (s *Server) showOnboarding(c echo.Context) error {
 	if v, ok := parseID(c.QueryParam("team")); ok {
 		id = v
 	}
-	cl, err := s.deps.Clients.Onboarding(ctx, p, id)
+	cl, err := s.deps.Clients.Onboarding(ctx, p, id, func(env string) map[string]bool { return s.deps.Tryit.OpenProgress(env, id) })
 	if err != nil {
 		return err
 	}

@@ -363,6 +363,72 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("Onboarding", func(t *testing.T) {
+		t.Parallel()
+		p := startBrowserPortal(t, &browserAdmin)
+		admin := openTab(t, browser)
+		admin.signIn(p, &browserAdmin)
+
+		// The admin makes a team and invites a newcomer to own it.
+		admin.do("create a team",
+			chromedp.Navigate(p.URL+"/admin/teams"),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="new-team-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "Newcomers"),
+		)
+		admin.submit("create the team", `form[data-testid="new-team-form"] button[type="submit"]`, http.StatusOK)
+		admin.do("fill in the invitation", chromedp.WaitVisible(chromedp.CSS(`form[data-testid="invite-form"]`)),
+			chromedp.SendKeys(chromedp.ID("invite-email"), "grace@example.com"))
+		admin.selectByValue("invite-role", "owner")
+		admin.submit("invite", `form[data-testid="invite-form"] button[type="submit"]`, http.StatusCreated)
+		link := admin.value("link")
+		if !strings.Contains(link, "/invite?token=") {
+			t.Fatalf("invitation link %q", link)
+		}
+
+		// The newcomer, in a browser of their own, accepts and follows the checklist.
+		grace := browserAccount{Email: "grace@example.com", Name: "Grace Hopper", Password: "a long enough passphrase"}
+		newcomer := openTab(t, browser)
+		newcomer.do("open the invitation",
+			chromedp.Navigate(link),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-testid="accept-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), grace.Name),
+			chromedp.SendKeys(chromedp.ID("password"), grace.Password),
+			chromedp.SendKeys(chromedp.ID("confirm"), grace.Password),
+		)
+		newcomer.submit("accept", `form[data-testid="accept-form"] button[type="submit"]`, http.StatusOK)
+		newcomer.do("open the checklist", chromedp.Navigate(p.URL+"/onboarding"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="onboarding"]`)))
+		if done := newcomer.attr(`[data-testid="onboarding-members"]`, "data-done"); done != "true" {
+			t.Fatalf("members step: done=%s", done)
+		}
+		newcomer.submit("follow the integration step", `[data-testid="onboarding-integration"] a`, http.StatusOK)
+		newcomer.do("describe the integration", chromedp.WaitVisible(chromedp.CSS(`form[data-testid="integration-form"]`)),
+			chromedp.SendKeys(chromedp.ID("name"), "First"), chromedp.SendKeys(chromedp.ID("description"), "Our first integration"))
+		newcomer.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+		newcomer.submit("create it", `[data-testid="integration-submit"]`, http.StatusOK)
+		newcomer.do("back to the checklist", chromedp.Navigate(p.URL+"/onboarding"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="onboarding"]`)))
+		newcomer.submit("follow the key step", `[data-testid="onboarding-key"] a`, http.StatusOK)
+		newcomer.submit("generate a kept key", `[data-testid="generate"]`, http.StatusOK)
+		newcomer.do("wait for the key", chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-generated"]`)))
+		newcomer.submit("add it", `[data-testid="add-generated"]`, http.StatusOK)
+		newcomer.do("back to the checklist", chromedp.Navigate(p.URL+"/onboarding"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="onboarding"]`)))
+		newcomer.submit("follow the token step", `[data-testid="onboarding-token"] a`, http.StatusOK)
+		newcomer.submit("run the whole chain", `[data-testid="run-all"]`, http.StatusOK)
+		newcomer.do("wait for the token", chromedp.WaitVisible(chromedp.CSS(`[data-testid="result-token"][data-ok="true"]`)))
+		newcomer.do("back to the checklist", chromedp.Navigate(p.URL+"/onboarding"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="onboarding"]`)))
+		if done := newcomer.attr(`[data-testid="onboarding-token"]`, "data-done"); done != "true" {
+			t.Fatalf("token step after a successful try: done=%s", done)
+		}
+
+		// The admin sees every step in the audit trail.
+		admin.do("open the audit trail", chromedp.Navigate(p.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-events"]`)))
+		trail := admin.text(`[data-testid="audit-events"]`)
+		for _, action := range []string{"invitation.create", "invitation.accept", "integration.create", "key.add", "integration.try"} {
+			if !strings.Contains(trail, action) {
+				t.Errorf("the audit trail lacks %s", action)
+			}
+		}
+	})
+
 	t.Run("Keys", func(t *testing.T) {
 		t.Parallel()
 		p := startBrowserPortal(t, &browserAdmin)
@@ -795,6 +861,16 @@ func (b *browserTab) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// attr reads an attribute of the first element matching selector.
+func (b *browserTab) attr(selector, name string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {getAttribute: () => ""}).getAttribute(%q) || ""`, selector, name)))
+	if err != nil {
+		b.t.Fatalf("read %s of %s: %v%s", name, selector, err, b.state())
+	}
+	return v
 }
 
 // keyOf returns the kid of the first key on a keys page.

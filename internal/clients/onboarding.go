@@ -34,8 +34,9 @@ type Checklist struct {
 
 // Onboarding checks how far a team has come: members, an integration in tt02 with the Altinn
 // service-owner scopes, a key on it, a token, an Altinn token and an instance read from a try,
-// and the same in production. Admins and the team's members (any role) may look.
-func (s *Service) Onboarding(ctx context.Context, p *auth.Principal, teamID int64) (Checklist, error) {
+// and the same in production. Admins and the team's members (any role) may look. live, when
+// set, adds the steps that succeeded in tries still open (audited only when they end).
+func (s *Service) Onboarding(ctx context.Context, p *auth.Principal, teamID int64, live func(env string) map[string]bool) (Checklist, error) {
 	if !p.IsAdmin() && p.TeamRoleOf(teamID) == "" {
 		return Checklist{}, problem.New(problem.KindNotFound, "There is no such team, or you are not on it.")
 	}
@@ -55,7 +56,7 @@ func (s *Service) Onboarding(ctx context.Context, p *auth.Principal, teamID int6
 	cl.add(ChecklistItem{Key: "members", Title: "The team has members", Done: len(members) > 0,
 		Detail: plural(len(members), "member"), URL: teamURL, Action: "Invite people"})
 
-	test, err := s.onboardingEnv(ctx, "tt02", teamID)
+	test, err := s.onboardingEnv(ctx, "tt02", teamID, live)
 	if err != nil {
 		return cl, err
 	}
@@ -71,7 +72,7 @@ func (s *Service) Onboarding(ctx context.Context, p *auth.Principal, teamID int6
 			URL: test.tryURL, Action: st.what})
 	}
 
-	prod, err := s.onboardingEnv(ctx, "prod", teamID)
+	prod, err := s.onboardingEnv(ctx, "prod", teamID, live)
 	if err != nil {
 		return cl, err
 	}
@@ -120,7 +121,7 @@ func (p envProgress) triedDetail(step string) string {
 
 // onboardingEnv finds the team's best candidate integration in env (active, with both Altinn
 // service-owner scopes, keyed ones first) and what its tries have achieved.
-func (s *Service) onboardingEnv(ctx context.Context, env string, teamID int64) (envProgress, error) {
+func (s *Service) onboardingEnv(ctx context.Context, env string, teamID int64, live func(env string) map[string]bool) (envProgress, error) {
 	create := "/envs/" + env + "/integrations/new"
 	// Until there is an integration, every later step links to making one.
 	out := envProgress{tried: map[string]bool{}, integrationURL: create, integrationAction: "Create it", keysURL: create, tryURL: create,
@@ -154,6 +155,11 @@ func (s *Service) onboardingEnv(ctx context.Context, env string, teamID int64) (
 		out.keyDetail = "The integration has a key."
 	default:
 		out.keyDetail = "The integration has no key: Maskinporten refuses every grant until it has one."
+	}
+	if live != nil {
+		for step, ok := range live(env) {
+			out.tried[step] = out.tried[step] || ok
+		}
 	}
 	// Tries of the team's integrations in env, newest first: which steps ever succeeded.
 	events, err := s.audit.Query(ctx, audit.Filter{Env: env, TeamID: teamID, Action: "integration.try", Limit: 500})

@@ -17,7 +17,7 @@ func TestOnboardingChecklistFollowsRealState(t *testing.T) {
 	ctx := t.Context()
 	state := func() (map[string]bool, string) {
 		t.Helper()
-		cl, err := w.svc.Onboarding(ctx, w.memberA, w.teamA)
+		cl, err := w.svc.Onboarding(ctx, w.memberA, w.teamA, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestOnboardingChecklistFollowsRealState(t *testing.T) {
 	if _, err := w.svc.Copy(ctx, w.ownerA, meta(w.ownerA), "tt02", id, clients.NewKey()); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := w.svc.Onboarding(ctx, w.memberA, w.teamA)
+	cl, err := w.svc.Onboarding(ctx, w.memberA, w.teamA, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,6 @@ func TestOnboardingChecklistFollowsRealState(t *testing.T) {
 	}
 
 	// Someone outside the team learns nothing.
-	_, err = w.svc.Onboarding(ctx, w.memberB, w.teamA)
+	_, err = w.svc.Onboarding(ctx, w.memberB, w.teamA, nil)
 	wantKind(t, err, problem.KindNotFound)
 }

@@ -26,11 +26,13 @@ func (t *Try) finish(ctx context.Context) error {
 	}
 	t.finished = true
 	sources := slices.Clone(t.sources)
+	from := t.audited
 	t.mu.Unlock()
 	steps := t.chain.forget()
-	if len(steps) == 0 {
+	if from >= len(steps) {
 		return nil
 	}
+	steps = steps[from:]
 	ev := auditEvent(t.meta, t.env.Name, t.target, steps, sources)
 	return t.svc.audit.Append(ctx, ev)
 }

@@ -81,6 +81,31 @@ type Service struct {
 // maxSeenApps bounds the suggestions kept per environment.
 const maxSeenApps = 20
 
+// OpenProgress says which steps succeeded in the tries of a team's integrations in env that are
+// still open (their audit event is written when they end), for the onboarding checklist.
+func (s *Service) OpenProgress(env string, teamID int64) map[string]bool {
+	out := map[string]bool{}
+	if s == nil {
+		return out
+	}
+	s.mu.Lock()
+	var tries []*Try
+	for _, t := range s.open {
+		if t.env.Name == env && t.target.TeamID == teamID {
+			tries = append(tries, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range tries {
+		for _, st := range t.Steps() {
+			if st.OK {
+				out[st.Name] = true
+			}
+		}
+	}
+	return out
+}
+
 // SeenApps lists the appIds whose instances were read in env since the portal started, newest
 // first, to suggest on the try page.
 func (s *Service) SeenApps(env string) []string {
@@ -143,6 +168,7 @@ type Try struct {
 	lastUsed time.Time
 	sources  []string
 	finished bool
+	audited  int // steps already in the audit trail (a finished Run all is audited at once)
 }
 
 // Start opens a try of an integration for p, who must be allowed to change it (viewers may
@@ -401,12 +427,36 @@ type RunGrant struct {
 // first failure; the whole run is bounded (Env.RunTimeout).
 func (t *Try) RunAll(ctx context.Context, g RunGrant, plan Plan) []Step {
 	t.touch()
-	return t.chain.RunAll(ctx, plan, func() Step {
+	steps := t.chain.RunAll(ctx, plan, func() Step {
 		if g.Assertion != "" {
 			return t.UseGrant(g.Assertion, g.Source)
 		}
 		return t.SignWithKeptKey(ctx, g.Request, g.KID)
 	})
+	// A run ends here, so it is audited now; steps the person takes afterwards on the same
+	// try are audited when the try ends.
+	if err := t.flush(context.WithoutCancel(ctx)); err != nil {
+		t.svc.log.Error("audit a try", "try", t.ID, "err", err)
+	}
+	return steps
+}
+
+// flush audits the steps not audited yet, keeping the try open.
+func (t *Try) flush(ctx context.Context) error {
+	t.mu.Lock()
+	if t.finished {
+		t.mu.Unlock()
+		return nil
+	}
+	steps := t.chain.Steps()
+	from := t.audited
+	t.audited = len(steps)
+	sources := slices.Clone(t.sources)
+	t.mu.Unlock()
+	if from >= len(steps) {
+		return nil
+	}
+	return t.svc.audit.Append(ctx, auditEvent(t.meta, t.env.Name, t.target, steps[from:], sources))
 }
 
 // RunAll opens a try, runs it all and finishes it, in one call.

@@ -153,14 +153,28 @@ func TestTryRunAllWithKeptKey(t *testing.T) {
 		t.Errorf("download curl %q", dlStep.Curl)
 	}
 
-	// Finishing audits the try once, without a secret.
+	// The run was audited when it ended; finishing audits the steps taken after it, once,
+	// without a secret.
 	if err := try.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := try.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ev := onlyTryEvent(t, w, id)
+	evs := tryEvents(t, w, id)
+	if len(evs) != 2 {
+		t.Fatalf("%d try events, want the run's and the later steps'", len(evs))
+	}
+	later, ev := evs[0], evs[1]
+	var l struct {
+		Steps []struct {
+			Step string `json:"step"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(later.Details, &l); err != nil || len(l.Steps) != 3 || l.Steps[0].Step != tryit.StepInstances {
+		t.Errorf("later steps' event %s", later.Details)
+	}
+	noSecrets(t, later, secrets...)
 	if ev.Outcome != audit.Success || ev.ActorID != w.member.UserID || ev.Env != "tt02" || ev.TeamID != w.team {
 		t.Errorf("event %+v", ev)
 	}
@@ -176,13 +190,29 @@ func TestTryRunAllWithKeptKey(t *testing.T) {
 	if err := json.Unmarshal(ev.Details, &d); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Steps) != 7 || len(d.Scopes) != 2 || d.Steps[1].Step != tryit.StepToken || !d.Steps[1].OK || len(d.Sources) != 1 {
+	if len(d.Steps) != 4 || len(d.Scopes) != 2 || d.Steps[1].Step != tryit.StepToken || !d.Steps[1].OK || len(d.Sources) != 1 {
 		t.Errorf("event details %s", ev.Details)
 	}
 	noSecrets(t, ev, secrets...)
 	if _, err := w.svc.Resume(ctx, w.member, try.ID); problem.KindOf(err) != problem.KindNotFound {
 		t.Errorf("resume a finished try: %v", err)
 	}
+}
+
+// tryEvents lists a client's try events, newest first.
+func tryEvents(t *testing.T, w *world, id string) []audit.Event {
+	t.Helper()
+	evs, err := audit.NewLog(w.db, nil).ForTarget(t.Context(), "tt02", id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, ev := range evs {
+		if ev.Action == tryit.ActionTry {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func onlyTryEvent(t *testing.T, w *world, id string) audit.Event {
