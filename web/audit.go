@@ -220,10 +220,27 @@ func (s *Server) exportAudit(c echo.Context) error {
 		defer cw.Flush()
 	} else {
 		enc := json.NewEncoder(w)
+		// A struct, not a map: the encoder reuses its field plan for every line.
+		type line struct {
+			ID         int64           `json:"id"`
+			At         string          `json:"at"`
+			ActorID    int64           `json:"actor_id"`
+			Actor      string          `json:"actor"`
+			Address    string          `json:"address"`
+			Env        string          `json:"env"`
+			TeamID     int64           `json:"team_id"`
+			TargetType string          `json:"target_type"`
+			Target     string          `json:"target"`
+			Action     string          `json:"action"`
+			Outcome    string          `json:"outcome"`
+			RequestID  string          `json:"request_id"`
+			Details    json.RawMessage `json:"details"`
+			PrevHash   string          `json:"prev_hash"`
+			Hash       string          `json:"hash"`
+		}
 		write = func(ev audit.Event) error {
-			return enc.Encode(map[string]any{"id": ev.ID, "at": ev.At.UTC().Format(time.RFC3339Nano), "actor_id": ev.ActorID, "actor": ev.Actor,
-				"address": ev.Address, "env": ev.Env, "team_id": ev.TeamID, "target_type": ev.TargetType, "target": ev.Target,
-				"action": ev.Action, "outcome": ev.Outcome, "request_id": ev.RequestID, "details": ev.Details, "prev_hash": ev.PrevHash, "hash": ev.Hash})
+			return enc.Encode(line{ev.ID, ev.At.UTC().Format(time.RFC3339Nano), ev.ActorID, ev.Actor, ev.Address, ev.Env, ev.TeamID,
+				ev.TargetType, ev.Target, ev.Action, ev.Outcome, ev.RequestID, ev.Details, ev.PrevHash, ev.Hash})
 		}
 	}
 	err = s.deps.Audit.Export(ctx, f, write)
