@@ -83,10 +83,15 @@ func (s *Server) createUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	link := s.absURL("/password/set", url.Values{"token": {token}})
+	sent := ""
+	if s.deps.Notify != nil && s.deps.Notify.SendPasswordLink(u.Email, u.Name, link) {
+		sent = " It is also being sent to " + u.Email + "."
+	}
 	return render(c, http.StatusCreated, templates.LinkPage(templates.LinkProps{Layout: s.layout(c, "User added", "Users"),
 		Heading: u.Name + " is added",
-		Text:    "Give this link to " + u.Email + " yourself. It works once, for 72 hours, and lets them choose a password. It is not shown again.",
-		Link:    s.absURL("/password/set", url.Values{"token": {token}}), Back: userURL(u.ID)}))
+		Text:    "Give this link to " + u.Email + " yourself. It works once, for 72 hours, and lets them choose a password. It is not shown again." + sent,
+		Link:    link, Back: userURL(u.ID)}))
 }
 
 func (s *Server) userID(c echo.Context) (int64, error) {
@@ -178,10 +183,19 @@ func (s *Server) newPasswordLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	link := s.absURL("/password/set", url.Values{"token": {token}})
+	sent := ""
+	if s.deps.Notify != nil {
+		if u, _, err := s.deps.Auth.User(c.Request().Context(), principal(c), id); err != nil {
+			s.log.Error("look up the user to send a set-password link", "user_id", id, "err", err)
+		} else if s.deps.Notify.SendPasswordLink(u.Email, u.Name, link) {
+			sent = " It is also being sent to " + u.Email + "."
+		}
+	}
 	return render(c, http.StatusOK, templates.LinkPage(templates.LinkProps{Layout: s.layout(c, "Set-password link", "Users"),
 		Heading: "New set-password link",
-		Text:    "Give this link to the user yourself. It works once, for 72 hours. It is not shown again.",
-		Link:    s.absURL("/password/set", url.Values{"token": {token}}), Back: userURL(id)}))
+		Text:    "Give this link to the user yourself. It works once, for 72 hours. It is not shown again." + sent,
+		Link:    link, Back: userURL(id)}))
 }
 
 var errAdminOnly = problem.New(problem.KindForbidden, "Only administrators may do this.")

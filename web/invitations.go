@@ -56,13 +56,18 @@ func (s *Server) createInvitation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Delivery by email or webhook would start here, after the invitation is stored, with the
-	// same link; until then the inviter hands it over.
+	// The invitation is stored: deliver the same link by email or webhook when configured. The
+	// page shows it either way, in case the message is slow or lost.
+	link := s.absURL(invitePath, url.Values{"token": {token}})
+	sent := ""
+	if s.deps.Notify != nil && s.deps.Notify.SendInvitation(inv.Email, inv.TeamName, inv.Role, inv.InviterName, link, inv.ExpiresAt) {
+		sent = " It is also being sent to " + inv.Email + "."
+	}
 	return render(c, http.StatusCreated, templates.LinkPage(templates.LinkProps{Layout: s.layout(c, "Invitation created", "Teams"),
 		Heading: inv.Email + " is invited to " + inv.TeamName,
 		Text: "Give this link to " + inv.Email + " yourself. It works once, until " + showTime(inv.ExpiresAt) +
-			", and lets them join the team as " + inv.Role + ", creating their account or signing in to the one they have. It is not shown again.",
-		Link: s.absURL(invitePath, url.Values{"token": {token}}), Back: teamURL(id)}))
+			", and lets them join the team as " + inv.Role + ", creating their account or signing in to the one they have. It is not shown again." + sent,
+		Link: link, Back: teamURL(id)}))
 }
 
 func (s *Server) revokeInvitation(c echo.Context) error {

@@ -62,6 +62,13 @@ type Check struct {
 	Took   time.Duration
 }
 
+// Notifier also delivers one-time links by email or webhook, in the background. The pages keep
+// showing the link to copy. The methods report whether the message was queued.
+type Notifier interface {
+	SendInvitation(to, team, role, inviter, link string, expires time.Time) bool
+	SendPasswordLink(to, name, link string) bool
+}
+
 // EnvChecker checks an environment's upstreams live.
 type EnvChecker interface {
 	Check(ctx context.Context, env string) []Check
@@ -76,6 +83,7 @@ type Deps struct {
 	Health   EnvChecker       // optional
 	Clients  *clients.Service // optional: without it the portal has no integration pages
 	Tryit    *tryit.Service   // optional: without it (or Clients) the portal has no try pages
+	Notify   Notifier         // optional: without it links are only shown to copy
 }
 
 // Server holds what handlers need.

@@ -68,6 +68,7 @@ type Config struct {
 	LogFormat       string               `json:"log_format"`
 	Envs            map[string]EnvConfig `json:"environments"`
 	MetricsToken    string               `json:"metrics_token"` // the bearer token /metrics requires; off without one
+	notifyConfig                         // smtp_* and webhook_* (notify.go)
 
 	sessionKey []byte         // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
 	kek        string         // PORTAL_KEK, when set; never printed
@@ -223,6 +224,7 @@ func loadConfig(fs *flag.FlagSet, flags map[string]*string, getenv func(string) 
 		cfg.MetricsToken = string(token)
 	}
 
+	problems = append(problems, cfg.loadNotifyEnv(getenv)...)
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
 		return cfg, usageError{"configuration is not usable:\n  - " + strings.Join(problems, "\n  - ")}
@@ -353,6 +355,7 @@ func (c *Config) validate() []string {
 	if c.sessionKey != nil && len(c.sessionKey) < 32 {
 		p = append(p, "the session key must be at least 32 characters")
 	}
+	p = append(p, c.validateNotify()...)
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
 		p = append(p, "the metrics token must be at least 32 characters (try: openssl rand -hex 32)")
 	}

@@ -14,11 +14,16 @@ const expiryLogDays = 30
 
 // logKeyExpiries warns about every key that expires within 30 days, once at start and then
 // every 24 hours until ctx ends, so log-based alerting notices before Maskinporten does.
-func logKeyExpiries(ctx context.Context, s *clients.Service, log *slog.Logger) {
+// When notifications are on, warn (may be nil) also tells the owning teams' owners.
+func logKeyExpiries(ctx context.Context, s *clients.Service, log *slog.Logger, warn func(context.Context, time.Time)) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		logExpiringKeys(ctx, s, log, time.Now())
+		now := time.Now()
+		logExpiringKeys(ctx, s, log, now)
+		if warn != nil {
+			warn(ctx, now)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -25,6 +25,7 @@ func TestImportRules(t *testing.T) {
 		"internal/clients":      {"internal/store", "internal/audit", "internal/auth", "internal/keys", "internal/maskinporten", "internal/problem"},
 		"internal/tryit":        {"internal/clients", "internal/auth", "internal/keys", "internal/audit", "internal/maskinporten", "internal/altinn", "internal/problem"},
 		"internal/keys":         {},
+		"internal/notify":       {},
 		"internal/calltrace":    {},
 		"internal/maskinporten": {"internal/calltrace"},
 		"internal/altinn":       {"internal/calltrace"},

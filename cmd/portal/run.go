@@ -24,6 +24,7 @@ import (
 	"portal/internal/auth"
 	"portal/internal/clients"
 	"portal/internal/keys"
+	"portal/internal/notify"
 	"portal/internal/problem"
 	"portal/internal/sim"
 	"portal/internal/store"
@@ -329,7 +330,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("portal listening", "url", public, "version", version)
 	go sweepSessions(ctx, app.sessions, log)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
-	go logKeyExpiries(ctx, app.clients, log)
+	go logKeyExpiries(ctx, app.clients, log, expiryWarner{clients: app.clients, db: db, notify: app.notifier, log: log}.warnFunc())
 
 	select {
 	case err := <-errc:
@@ -361,6 +362,7 @@ type portal struct {
 	clients  *clients.Service
 	tryit    *tryit.Service
 	log      *slog.Logger
+	notifier *notify.Notifier
 
 	generator *keys.Generator
 }
@@ -372,6 +374,11 @@ func (p *portal) close() {
 	}
 	p.clients.Close()
 	p.generator.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := p.notifier.Close(ctx); err != nil {
+		p.log.Error("send the queued notifications", "err", err)
+	}
 }
 
 // buildPortal wires the domain services and the web handler. The caller closes p.clients.
@@ -433,17 +440,20 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		gen.Close()
 		return nil, err
 	}
+	notifier := newNotifier(cfg, log)
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken:   cfg.MetricsToken,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc})
+			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
+		notifier.Close(context.Background())
 		return nil, err
 	}
-	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, tryit: trySvc, log: log, generator: gen}, nil
+	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, tryit: trySvc, log: log, generator: gen,
+		notifier: notifier}, nil
 }
 
 // announceSetup logs the one-time setup link while the portal has no users.

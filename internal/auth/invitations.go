@@ -47,9 +47,9 @@ func requireInviter(p *Principal, teamID int64) error {
 // member of the portal). Administrators may invite to any team, owners to their own.
 //
 // It returns the invitation and its token, the only copy: only the token's SHA-256 is
-// stored. Today the caller shows the link once to be handed over. Delivery by email or
-// webhook is a later step: a sender would take the returned invitation and link from the
-// caller after this transaction commits, so a slow mail server never holds the write lock.
+// stored. The caller shows the link once to be handed over and, when notifications are
+// configured, queues it for email or webhook delivery after this transaction has committed,
+// so a slow mail server never holds the write lock.
 //
 // A second invitation of the same address to the same team replaces the first: the open
 // one is revoked in the same transaction (its id is in the new event's details). That is how
