@@ -163,29 +163,16 @@ func (s *Service) storeKeySet(ctx context.Context, e *envState, it store.Integra
 	if next == it.JWKS {
 		return nil
 	}
-	now := s.now()
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		cur, err := store.IntegrationTx(ctx, tx, e.Name, it.ClientID)
-		if err != nil {
-			return err
+	return s.applyOne(ctx, e, it.ClientID, func(cur *store.Integration) (*maskinporten.Registration, error) {
+		if cur == nil {
+			return nil, fmt.Errorf("integration %s/%s: %w", e.Name, it.ClientID, store.ErrNotFound)
 		}
 		var reg maskinporten.Registration
 		if err := json.Unmarshal([]byte(cur.Raw), &reg); err != nil {
-			return fmt.Errorf("read mirrored client %s: %w", it.ClientID, err)
+			return nil, fmt.Errorf("read mirrored client %s: %w", it.ClientID, err)
 		}
-		intents, err := store.OpenIntentsTx(ctx, tx, e.Name)
-		if err != nil {
-			return err
-		}
-		w, err := store.PrepareIntegrationWriter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer w.Close()
-		r := reconciler{s: s, tx: tx, w: w, env: e, intents: intents, now: now}
-		_, err = r.apply(ctx, &reg, set, &cur)
-		return err
-	})
+		return &reg, nil
+	}, set)
 }
 
 func jwkPublic(k maskinporten.JWK) (*keys.PublicKey, error) {

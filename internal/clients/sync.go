@@ -371,6 +371,13 @@ func (s *Service) refresh(ctx context.Context, e *envState, clientID string) err
 	if err != nil {
 		return upstreamProblem(e, "read the integration's keys", err, "")
 	}
+	return s.applyOne(ctx, e, clientID, func(*store.Integration) (*maskinporten.Registration, error) { return reg, nil }, set)
+}
+
+// applyOne applies one client to the mirror in a transaction of its own, settling open intents
+// as a sync does. client gives the registration to apply, from the mirror row when needed
+// (nil before the client was ever seen).
+func (s *Service) applyOne(ctx context.Context, e *envState, clientID string, client func(old *store.Integration) (*maskinporten.Registration, error), set *maskinporten.JWKS) error {
 	now := s.now()
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var oldp *store.Integration
@@ -379,6 +386,10 @@ func (s *Service) refresh(ctx context.Context, e *envState, clientID string) err
 		case err == nil:
 			oldp = &old
 		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		reg, err := client(oldp)
+		if err != nil {
 			return err
 		}
 		intents, err := store.OpenIntentsTx(ctx, tx, e.Name)
