@@ -173,6 +173,13 @@ func (s *Server) startKeyGeneration(c echo.Context) error {
 }
 
 func (s *Server) showKeyGeneration(c echo.Context) error {
+	return s.generationPage(c, keysURL)
+}
+
+// generationPage shows a key generation's progress under base (the keys page or a rotation):
+// it reloads itself until the key is ready, then offers to add it with the form's version and
+// idempotency key carried along.
+func (s *Server) generationPage(c echo.Context, base func(env, id string) string) error {
 	e, err := s.integrationEnv(c)
 	if err != nil {
 		return err
@@ -183,13 +190,14 @@ func (s *Server) showKeyGeneration(c echo.Context) error {
 		return err
 	}
 	q := c.QueryParams()
-	self := keysURL(e.Name, id) + "/generated/" + url.PathEscape(job)
+	self := base(e.Name, id) + "/generated/" + url.PathEscape(job)
+	carry := url.Values{"version": {field(q, "version", 64)}, "key": {field(q, "key", 128)}}
 	props := templates.GeneratingProps{Layout: s.layout(c, "New key", "Integrations"), Env: envHeading(e), Name: id, KID: g.Request.KID,
 		Bits: g.Request.Bits, State: g.State, Took: g.Took.Round(time.Millisecond).String(), Problem: g.Problem,
-		Action: self, BackURL: keysURL(e.Name, id), Custody: g.Request.Custody,
-		Hidden: []templates.Hidden{{Name: "version", Value: field(q, "version", 64)}, {Name: "key", Value: field(q, "key", 128)}}}
+		Action: self, BackURL: base(e.Name, id), Custody: g.Request.Custody,
+		Hidden: []templates.Hidden{{Name: "version", Value: carry.Get("version")}, {Name: "key", Value: carry.Get("key")}}}
 	if g.State == "queued" || g.State == "running" {
-		props.Refresh = self + "?" + url.Values{"version": {field(q, "version", 64)}, "key": {field(q, "key", 128)}}.Encode()
+		props.Refresh = self + "?" + carry.Encode()
 	}
 	return render(c, http.StatusOK, templates.GeneratingPage(props))
 }

@@ -282,26 +282,7 @@ func (s *Server) startRotationKeyGeneration(c echo.Context) error {
 }
 
 func (s *Server) showRotationKeyGeneration(c echo.Context) error {
-	e, err := s.integrationEnv(c)
-	if err != nil {
-		return err
-	}
-	id, job := c.Param("id"), c.Param("job")
-	g, err := s.deps.Clients.KeyGeneration(c.Request().Context(), principal(c), e.Name, id, job)
-	if err != nil {
-		return err
-	}
-	q := c.QueryParams()
-	self := rotationURL(e.Name, id) + "/generated/" + url.PathEscape(job)
-	carry := url.Values{"version": {field(q, "version", 64)}, "key": {field(q, "key", 128)}}
-	props := templates.GeneratingProps{Layout: s.layout(c, "New key", "Integrations"), Env: envHeading(e), Name: id, KID: g.Request.KID,
-		Bits: g.Request.Bits, State: g.State, Took: g.Took.Round(time.Millisecond).String(), Problem: g.Problem,
-		Action: self, BackURL: rotationURL(e.Name, id), Custody: g.Request.Custody,
-		Hidden: []templates.Hidden{{Name: "version", Value: carry.Get("version")}, {Name: "key", Value: carry.Get("key")}}}
-	if g.State == "queued" || g.State == "running" {
-		props.Refresh = self + "?" + carry.Encode()
-	}
-	return render(c, http.StatusOK, templates.GeneratingPage(props))
+	return s.generationPage(c, rotationURL)
 }
 
 func (s *Server) addRotationKey(c echo.Context) error {
