@@ -270,7 +270,7 @@ func IntegrationsPage(p IntegrationsProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" hx-trigger=\"input changed delay:300ms from:#q, change\" hx-target=\"#results\" hx-select=\"#results\" hx-swap=\"outerHTML\" hx-push-url=\"true\"><div class=\"ds-field portal-filters__search\"><label class=\"ds-label\" for=\"q\">Search</label> <input class=\"ds-input\" id=\"q\" name=\"q\" type=\"search\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" hx-trigger=\"input changed delay:300ms from:#q, input changed delay:300ms from:#scope, change target:select, change target:input[type=checkbox]\" hx-target=\"#results\" hx-select=\"#results\" hx-swap=\"outerHTML\" hx-push-url=\"true\"><div class=\"ds-field portal-filters__search\"><label class=\"ds-label\" for=\"q\">Search</label> <input class=\"ds-input\" id=\"q\" name=\"q\" type=\"search\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -123,7 +123,9 @@ func TestKeyChangeWithLostAnswerIsSettledBySync(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	ctx := t.Context()
 	id := w.create(t, w.ownerA, "tt02", draft("Lost keys", w.teamA, preset...))
+	gate := make(chan struct{}) // the sync the failure starts waits until the checks below are done
 	w.up["tt02"].set(func(h *hooked) {
+		h.listGate = gate
 		h.afterKeys = func(out *maskinporten.JWKS, err error) (*maskinporten.JWKS, error) {
 			return nil, context.DeadlineExceeded // Digdir took the key, the answer never came
 		}
@@ -137,7 +139,8 @@ func TestKeyChangeWithLostAnswerIsSettledBySync(t *testing.T) {
 	if in := w.intent(t, "tt02", ch.Key); in.State != store.IntentOpen {
 		t.Fatalf("intent %s", in.State)
 	}
-	w.up["tt02"].set(func(h *hooked) { h.afterKeys = nil })
+	close(gate)
+	w.up["tt02"].set(func(h *hooked) { h.afterKeys, h.listGate = nil, nil })
 	w.syncOK(t, "tt02")
 	row := w.row(t, "tt02", id)
 	if row.KeyCount != 1 || row.Drift != "" {
@@ -154,7 +157,9 @@ func TestKeyChangeUnderFaultsChangesNothing(t *testing.T) {
 	ctx := t.Context()
 	id := w.create(t, w.ownerA, "tt02", draft("Faulty keys", w.teamA, preset...))
 	ch := w.change(t, "tt02", id)
+	gate := make(chan struct{}) // the sync the failure starts waits until the checks below are done
 	w.up["tt02"].set(func(h *hooked) {
+		h.listGate = gate
 		h.beforeWrite = func(op string) {
 			if op == "keys" {
 				if err := w.sim.SetFaults("tt02", sim.UpstreamSelfService, sim.Faults{ErrorRate: 1, ErrorStatus: 500}); err != nil {
@@ -178,6 +183,8 @@ func TestKeyChangeUnderFaultsChangesNothing(t *testing.T) {
 	if in := w.intent(t, "tt02", ch.Key); in.State != store.IntentOpen {
 		t.Fatalf("intent %s after a 5xx", in.State)
 	}
+	close(gate)
+	w.up["tt02"].set(func(h *hooked) { h.listGate = nil })
 	w.syncOK(t, "tt02")
 	if row := w.row(t, "tt02", id); row.KeyCount != 0 || row.Drift != "" {
 		t.Fatalf("after sync: %d keys, drift %q", row.KeyCount, row.Drift)
