@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 VENDOR    = static/vendor
 ASSETS    = $(VENDOR)/designsystemet.css $(VENDOR)/designsystemet-theme.css $(VENDOR)/htmx.min.js
 
-.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz bench bench-token bench-integrations vuln clean
+.PHONY: help run test assets generate check-generate vet fmt build chromium fuzz soak bench bench-token bench-integrations vuln clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -64,6 +64,18 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+SOAK_CYCLES ?= 300
+soak: ## kill the portal with SIGKILL at random moments SOAK_CYCLES times (default 300; PORTAL_CRASH_SEED replays a run) and check nothing acknowledged is lost
+	PORTAL_CRASH_CYCLES=$(SOAK_CYCLES) $(GO) test -race -count=1 -timeout 90m -run '^TestCrash$$' -v ./cmd/portal/
+
+BENCH_OUT      ?= bench/out
+BENCH_BROWSE   ?= 150s
+BENCH_SESSIONS ?= 16
+BENCH_ARGS     ?=
+bench: ## seed 10,000 integrations and 1,000,000 audit events, load the running portal and its simulators, write BENCH_OUT/report.md and latency.png (about 6 minutes)
+	$(GO) build -o bin/portal ./cmd/portal
+	$(GO) run ./bench/load --portal bin/portal --out $(BENCH_OUT) --browse $(BENCH_BROWSE) --sessions $(BENCH_SESSIONS) $(BENCH_ARGS)
 
 BENCH_DURATION ?= 10s
 BENCH_TOKENS   ?= 0

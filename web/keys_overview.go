@@ -1,8 +1,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -180,57 +178,4 @@ func (s *Server) expiringKeys(c echo.Context, p *auth.Principal, props *template
 	}
 	props.ExpiringKeys = s.overviewRows(keys)
 	props.ExpiringURL = keyOverviewURL + "?" + url.Values{"within": {strconv.Itoa(days)}}.Encode()
-}
-
-// The expiry gauge for Prometheus.
-const (
-	expiryMetric = "portal_key_expiry_timestamp_seconds"
-	expiryHelp   = "# HELP " + expiryMetric + " When each key of each active integration expires, in seconds since the Unix epoch (keys without exp are left out).\n" +
-		"# TYPE " + expiryMetric + " gauge\n"
-)
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// serveMetrics answers Prometheus with every key's expiry. Its labels name integrations, so it
-// is served only with a configured token, and only to requests that carry it.
-func (s *Server) serveMetrics(c echo.Context) error {
-	if s.cfg.MetricsToken == "" {
-		return errNotFound
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	if !bearerMatches(c.Request().Header.Get(echo.HeaderAuthorization), s.cfg.MetricsToken) {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="portal metrics"`)
-		return c.String(http.StatusUnauthorized, "a valid bearer token is required\n")
-	}
-	var b strings.Builder
-	b.WriteString(expiryHelp)
-	if s.deps.Clients != nil {
-		keys, err := s.deps.Clients.AllKeyExpiries(c.Request().Context(), clients.ExpiryFilter{})
-		if err != nil {
-			return err
-		}
-		seen := map[[3]string]bool{}
-		for _, k := range keys {
-			id := [3]string{k.Env, k.ClientID, k.Kid}
-			if k.Expires.IsZero() || seen[id] {
-				continue
-			}
-			seen[id] = true
-			fmt.Fprintf(&b, "%s{env=\"%s\",client_id=\"%s\",kid=\"%s\"} %d\n", expiryMetric, labelEscaper.Replace(k.Env),
-				labelEscaper.Replace(k.ClientID), labelEscaper.Replace(k.Kid), k.Expires.Unix())
-		}
-	}
-	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
-}
-
-// bearerMatches compares an Authorization header's bearer token with want in constant time
-// (over hashes, so the length does not leak either).
-func bearerMatches(header, want string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	exp := sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(got[:], exp[:]) == 1
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -286,22 +287,26 @@ func TestKeyOverview(t *testing.T) {
 		if len(p.header.Values("Set-Cookie")) != 0 {
 			t.Errorf("metrics set cookies: %v", p.header.Values("Set-Cookie"))
 		}
-		lines := strings.Split(strings.TrimSuffix(p.body, "\n"), "\n")
-		if len(lines) < 2 || !strings.HasPrefix(lines[0], "# HELP portal_key_expiry_timestamp_seconds ") ||
-			lines[1] != "# TYPE portal_key_expiry_timestamp_seconds gauge" {
-			t.Fatalf("header lines: %q", lines)
+		if !strings.Contains(p.body, "\n# HELP portal_key_expiry_timestamp_seconds ") ||
+			!strings.Contains(p.body, "\n# TYPE portal_key_expiry_timestamp_seconds gauge\n") {
+			t.Fatalf("no key expiry gauge described: %s", p.body)
 		}
-		// Every key of every active integration, soonest first; Retired's key is left out.
-		samples := lines[2:]
-		var want []string
+		// Every key of every active integration; Retired's key is left out.
+		got := map[string]float64{}
+		for k, v := range samples(t, p.body) {
+			if strings.HasPrefix(k, "portal_key_expiry_timestamp_seconds{") {
+				got[k] = v
+			}
+		}
+		want := map[string]float64{}
 		for _, k := range []struct{ env, name, kid string }{
 			{"tt02", "Payroll", "pay-soon"}, {"tt02", "Archiver", "arc-soon"}, {"prod", "Ledger", "led-mid"}, {"tt02", "Payroll", "pay-late"},
 		} {
-			want = append(want, fmt.Sprintf(`portal_key_expiry_timestamp_seconds{env="%s",client_id="%s",kid="%s"} %d`,
-				k.env, w.ids[k.name], k.kid, w.exp[k.kid].Unix()))
+			want[fmt.Sprintf(`portal_key_expiry_timestamp_seconds{client_id="%s",env="%s",kid="%s"}`, w.ids[k.name], k.env, k.kid)] =
+				float64(w.exp[k.kid].Unix())
 		}
-		if !slices.Equal(samples, want) {
-			t.Errorf("samples\n%s\nwant\n%s", strings.Join(samples, "\n"), strings.Join(want, "\n"))
+		if !maps.Equal(got, want) {
+			t.Errorf("samples\n%v\nwant\n%v", got, want)
 		}
 	})
 }

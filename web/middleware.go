@@ -73,6 +73,7 @@ func (s *Server) newEcho() *echo.Echo {
 
 	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
 	e.Use(s.requestID)
+	e.Use(s.observeRequest)
 	e.Use(s.accessLog)
 	e.Use(s.recoverPanic)
 	e.Use(securityHeaders)

@@ -16,6 +16,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/metrics"
 	"portal/internal/tryit"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	Now            func() time.Time
 	// MetricsToken is the bearer token /metrics requires; without one /metrics is not served.
 	MetricsToken string
+	// Metrics records request durations; the upstream clients record into the same. Nil
+	// gives the server metrics of its own.
+	Metrics *metrics.Metrics
 }
 
 // Pinger answers whether the database works, for /readyz.
@@ -93,6 +97,9 @@ type Server struct {
 	log   *slog.Logger
 	e     *echo.Echo
 	flash *securecookie.SecureCookie
+
+	metrics    *metrics.Metrics
+	routePaths map[string]bool // registered route templates, the only route labels
 }
 
 // New builds the HTTP handler.
@@ -112,10 +119,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Auth == nil || deps.Sessions == nil || deps.DB == nil {
 		return nil, errors.New("web: auth, sessions and db are required")
 	}
-	s := &Server{cfg: cfg, deps: deps, log: cfg.Log, flash: securecookie.New(cfg.FlashKey, nil)}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Log, flash: securecookie.New(cfg.FlashKey, nil), metrics: cfg.Metrics}
 	s.flash.MaxAge(300)
 	s.e = s.newEcho()
 	s.routes()
+	s.routePaths = map[string]bool{}
+	for _, r := range s.e.Routes() {
+		s.routePaths[r.Path] = true
+	}
 	return s, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"portal/internal/clients"
 	"portal/internal/keys"
 	"portal/internal/maskinporten"
+	"portal/internal/metrics"
 	"portal/internal/sim"
 	"portal/internal/store"
 	"portal/internal/tryit"
@@ -68,11 +69,26 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 	// the simulator does.
 	t.Cleanup(func() { s.Close() })
 	t.Cleanup(srv.Close)
+	// With metrics in the web configuration, the upstream clients measure their calls into them.
+	var probe web.Config
+	for _, o := range opts {
+		o(&probe)
+	}
+	hc := func(env string, classify metrics.Classifier) *http.Client {
+		if probe.Metrics == nil {
+			return srv.Client()
+		}
+		return &http.Client{Transport: probe.Metrics.Transport(env, classify, srv.Client().Transport)}
+	}
 	ups := map[string]*maskinporten.Client{}
 	a := newAppTry(t, nil, func(db *store.DB) *clients.Service {
 		var envs []clients.Env
 		for _, env := range []string{"tt02", "prod"} {
-			ups[env] = simUpstream(t, s, srv.Client(), env)
+			cred, err := s.AdminCredentials(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ups[env] = simUpstream(t, s, hc(env, metrics.Maskinporten(cred.SelfServiceURL)), env)
 			envs = append(envs, clients.Env{Name: env, Label: env, Prod: env == "prod", Issuer: "http://sim/" + env + "/maskinporten/",
 				Upstream: ups[env]})
 		}
@@ -90,7 +106,7 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 		}
 		return cs
 	}, func(db *store.DB, cs *clients.Service) *tryit.Service {
-		return simTryit(t, s, srv.Client(), db, cs, ups)
+		return simTryit(t, s, hc, db, cs, ups)
 	}, opts...)
 	a.sim = s
 	return a
@@ -98,7 +114,8 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 
 // simTryit is the try service against the simulator: each environment's Maskinporten client
 // and an Altinn client for its platform.
-func simTryit(t testing.TB, s *sim.Sim, hc *http.Client, db *store.DB, cs *clients.Service, ups map[string]*maskinporten.Client) *tryit.Service {
+func simTryit(t testing.TB, s *sim.Sim, hc func(string, metrics.Classifier) *http.Client, db *store.DB, cs *clients.Service,
+	ups map[string]*maskinporten.Client) *tryit.Service {
 	t.Helper()
 	var envs []tryit.Env
 	for _, env := range []string{"tt02", "prod"} {
@@ -106,7 +123,7 @@ func simTryit(t testing.TB, s *sim.Sim, hc *http.Client, db *store.DB, cs *clien
 		if err != nil {
 			t.Fatal(err)
 		}
-		al, err := altinn.New(altinn.Config{PlatformURL: cred.PlatformURL, HTTPClient: hc, Timeout: 2 * time.Second})
+		al, err := altinn.New(altinn.Config{PlatformURL: cred.PlatformURL, HTTPClient: hc(env, metrics.Altinn(cred.PlatformURL)), Timeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,8 +143,9 @@ func simTryit(t testing.TB, s *sim.Sim, hc *http.Client, db *store.DB, cs *clien
 	return tr
 }
 
-// simUpstream is the environment's self-service client with the simulator's admin credentials.
-func simUpstream(t *testing.T, s *sim.Sim, hc *http.Client, env string) *maskinporten.Client {
+// simUpstream is the environment's self-service client with the simulator's admin credentials;
+// opts adjust its configuration.
+func simUpstream(t *testing.T, s *sim.Sim, hc *http.Client, env string, opts ...func(*maskinporten.Config)) *maskinporten.Client {
 	t.Helper()
 	cred, err := s.AdminCredentials(env)
 	if err != nil {
@@ -149,8 +167,12 @@ func simUpstream(t *testing.T, s *sim.Sim, hc *http.Client, env string) *maskinp
 		}
 		chain = append(chain, c)
 	}
-	mp, err := maskinporten.New(maskinporten.Config{Issuer: cred.Issuer, SelfServiceURL: cred.SelfServiceURL, HTTPClient: hc,
-		Timeout: 2 * time.Second, Admin: &maskinporten.Credentials{ClientID: cred.ClientID, Signer: maskinporten.Signer{Key: key, Chain: chain}, Scopes: cred.Scopes}})
+	cfg := maskinporten.Config{Issuer: cred.Issuer, SelfServiceURL: cred.SelfServiceURL, HTTPClient: hc,
+		Timeout: 2 * time.Second, Admin: &maskinporten.Credentials{ClientID: cred.ClientID, Signer: maskinporten.Signer{Key: key, Chain: chain}, Scopes: cred.Scopes}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	mp, err := maskinporten.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -39,7 +38,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -51,11 +49,12 @@ import (
 	"syscall"
 	"time"
 
+	"portal/bench/benchutil"
 	"portal/internal/maskinporten"
 )
 
 const (
-	clockTicks = 100 // USER_HZ: the unit of utime and stime in /proc/PID/stat on Linux
+	clockTicks = benchutil.ClockTicks
 	loadScope  = "altinn:serviceowner/instances.read"
 	// A grant's iat is set this far ahead of its signing time; the simulator accepts iat within
 	// ±10 s of its clock, so a grant stays usable from signing until about iatLead+10 s later.
@@ -159,7 +158,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer srv.stop()
-	logf("server pid %d at %s", srv.cmd.Process.Pid, srv.base)
+	logf("server pid %d at %s", srv.pid(), srv.base)
 
 	hc := &http.Client{Timeout: 30 * time.Second}
 	adm, err := readAdmin(filepath.Join(dir, "sim-tt02-admin.json"))
@@ -203,141 +202,42 @@ func run(ctx context.Context, o options) error {
 // ---- the server child process ----
 
 type server struct {
-	cmd     *exec.Cmd
-	base    string
-	done    chan struct{}
-	logPath string
+	child *benchutil.Child
+	base  string
 }
 
 func startServer(ctx context.Context, portal, dir string) (*server, error) {
-	logPath := filepath.Join(dir, "sim.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	c := benchutil.NewChild(filepath.Join(dir, "sim.log"), portal, []string{"sim", "--addr", "127.0.0.1:0", "--data", dir},
+		"PORTAL_SIM_PUBLIC_URL=")
+	const prefix = "simulators listening on "
+	ready := c.Watch(func(l string) bool { return strings.HasPrefix(l, prefix) })
+	if err := c.Start(); err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(portal, "sim", "--addr", "127.0.0.1:0", "--data", dir)
-	cmd.Stderr = logFile
-	cmd.Env = append(os.Environ(), "PORTAL_SIM_PUBLIC_URL=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
+	l, err := c.Await(ctx, ready, "listening line", 30*time.Second)
 	if err != nil {
+		c.Stop(5 * time.Second)
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", portal, err)
+	u, _, _ := strings.Cut(strings.TrimPrefix(l, prefix), " ")
+	s := &server{child: c, base: strings.TrimSuffix(strings.TrimSuffix(u, "/"), "/sim")}
+	if err := loopbackOnly(s.base); err != nil {
+		s.stop()
+		return nil, err
 	}
-	s := &server{cmd: cmd, done: make(chan struct{}), logPath: logPath}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	timeout := time.NewTimer(30 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case l := <-lines:
-			const prefix = "simulators listening on "
-			if rest, ok := strings.CutPrefix(l, prefix); ok {
-				u, _, _ := strings.Cut(rest, " ")
-				s.base = strings.TrimSuffix(strings.TrimSuffix(u, "/"), "/sim")
-				if err := loopbackOnly(s.base); err != nil {
-					s.stop()
-					return nil, err
-				}
-				return s, nil
-			}
-		case <-s.done:
-			return nil, fmt.Errorf("%s sim exited early (%v); log: %s", portal, cmd.ProcessState, tail(logPath))
-		case <-timeout.C:
-			s.stop()
-			return nil, fmt.Errorf("%s sim did not start within 30 s; log: %s", portal, tail(logPath))
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		}
-	}
+	return s, nil
 }
 
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *server) stop() { s.child.Stop(5 * time.Second) }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
+func (s *server) pid() int { return s.child.PID() }
 
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// cpuTicks is utime+stime of pid in clock ticks, and stime alone.
-func cpuTicks(pid int) (total, sys uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	// comm (field 2) may hold spaces; the fields after its closing parenthesis start at 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, errors.New("unexpected /proc/PID/stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, 0, errors.New("short /proc/PID/stat")
-	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
-	st, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, 0, errors.New("bad utime/stime in /proc/PID/stat")
-	}
-	return ut + st, st, nil
-}
-
-// rssKB is VmRSS of pid in kB.
-func rssKB(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/PID/status")
-}
-
-func loopbackOnly(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if u.Hostname() != "127.0.0.1" {
-		return fmt.Errorf("refusing to load %s: only 127.0.0.1 is targeted", raw)
-	}
-	return nil
-}
+var (
+	cpuTicks     = benchutil.CPUTicks
+	rssKB        = benchutil.RSSKB
+	loopbackOnly = benchutil.LoopbackOnly
+	quantile     = benchutil.Quantile
+)
 
 // ---- setup: admin token, load client ----
 
@@ -719,14 +619,6 @@ func fire1(ctx context.Context, hc *http.Client, tokenURL string, grants []strin
 	}
 	fe, _ := firstErr.Load().(string)
 	return all, n, fe
-}
-
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // ---- report ----

@@ -24,6 +24,7 @@ import (
 	"portal/internal/auth"
 	"portal/internal/clients"
 	"portal/internal/keys"
+	"portal/internal/metrics"
 	"portal/internal/notify"
 	"portal/internal/problem"
 	"portal/internal/sim"
@@ -46,6 +47,8 @@ commands:
   audit verify check the whole audit trail's hash chain and name the first broken event
   try          run an integration's grant, token, exchange and instances live, as JSON lines
   migrate      apply database migrations and exit
+  backup       copy the portal's and the simulators' databases while it serves (--to DIR)
+  restore      put a backup back into a stopped portal's data directory (--from DIR)
   version      print the version
 
 Run "portal COMMAND -h" for a command's flags.`
@@ -74,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runAudit(ctx, args, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, getenv, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "portal", version)
 		return nil
@@ -258,6 +265,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	unlock, err := lockDataDir(cfg.Data, false)
+	if errors.Is(err, errDataDirBusy) {
+		return fmt.Errorf("a restore is running on the data directory %s: start the portal when it has finished", cfg.Data)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -409,7 +424,8 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		return nil, err
 	}
 	envs := envViews(cfg)
-	ups, problems := upstreamClients(cfg, envs)
+	m := metrics.New()
+	ups, problems := upstreamClients(cfg, envs, m, log)
 	var cenvs []clients.Env
 	for _, e := range envs {
 		ce := clients.Env{Name: e.Name, Label: e.Label, Prod: e.Name == "prod", Issuer: e.Issuer, Problem: problems[e.Name]}
@@ -428,7 +444,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		gen.Close()
 		return nil, err
 	}
-	tenvs, err := tryEnvs(cfg, envs, ups)
+	tenvs, err := tryEnvs(cfg, envs, ups, m, log)
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
@@ -442,7 +458,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	}
 	notifier := newNotifier(cfg, log)
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
-		MetricsToken:   cfg.MetricsToken,
+		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
 			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"portal/internal/sim"
@@ -39,9 +38,14 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	cfg := defaultConfig()
 	cfg.LogFormat = *logFormat
 	log := newLogger(cfg, stderr)
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return fmt.Errorf("data directory %s: %w", *data, err)
+	unlock, err := lockDataDir(*data, false)
+	if errors.Is(err, errDataDirBusy) {
+		return fmt.Errorf("a restore is running on the data directory %s: start the simulators when it has finished", *data)
 	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *addr, err)

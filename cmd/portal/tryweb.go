@@ -1,11 +1,14 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"portal/internal/altinn"
 	"portal/internal/maskinporten"
+	"portal/internal/metrics"
 	"portal/internal/tryit"
 	"portal/web"
 )
@@ -13,7 +16,7 @@ import (
 // tryEnvs gives the try pages each environment's Maskinporten client (the one the
 // integrations use) and an Altinn client for its platform; environments without a usable
 // Maskinporten client are left out.
-func tryEnvs(cfg Config, envs []web.Env, ups map[string]*maskinporten.Client) ([]tryit.Env, error) {
+func tryEnvs(cfg Config, envs []web.Env, ups map[string]*maskinporten.Client, m *metrics.Metrics, log *slog.Logger) ([]tryit.Env, error) {
 	var out []tryit.Env
 	for _, e := range envs {
 		mp, ok := ups[e.Name]
@@ -28,8 +31,8 @@ func tryEnvs(cfg Config, envs []web.Env, ups map[string]*maskinporten.Client) ([
 			}
 		}
 		if platform != "" {
-			al, err := altinn.New(altinn.Config{PlatformURL: platform, HTTPClient: &http.Client{Transport: http.DefaultTransport},
-				Timeout: 10 * time.Second})
+			al, err := altinn.New(altinn.Config{PlatformURL: platform, HTTPClient: &http.Client{Transport: altinnTransport(m, e.Name, platform)},
+				Timeout: 10 * time.Second, Breaker: breakerSettings(log), Name: strings.ToUpper(e.Name)})
 			if err != nil {
 				return nil, err
 			}

@@ -6,17 +6,21 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"portal/internal/keys"
 	"portal/internal/maskinporten"
+	"portal/internal/metrics"
 	"portal/web"
 )
 
 // maskinportenClient builds an environment's Maskinporten and self-service client from its
-// admin credentials file, the same way for the simulators and for the real services.
-func maskinportenClient(a adminFile, selfService string) (*maskinporten.Client, error) {
+// admin credentials file, the same way for the simulators and for the real services. Each of
+// its two upstreams gets a circuit breaker (defaults: 5 failures in a row, 30 s cool-down).
+func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
 	key, err := keys.ParsePrivate([]byte(a.PrivateKeyPEM))
 	if err != nil {
 		return nil, fmt.Errorf("admin credentials: private key: %w", err)
@@ -47,15 +51,33 @@ func maskinportenClient(a adminFile, selfService string) (*maskinporten.Client, 
 	return maskinporten.New(maskinporten.Config{
 		Issuer:         a.Issuer,
 		SelfServiceURL: selfService,
-		HTTPClient:     &http.Client{Transport: http.DefaultTransport},
+		HTTPClient:     &http.Client{Transport: maskinportenTransport(m, env, selfService)},
 		Timeout:        10 * time.Second,
 		Admin:          &maskinporten.Credentials{ClientID: a.ClientID, Signer: signer, Scopes: a.Scopes},
+		Breaker:        breakerSettings(log),
+		Name:           strings.ToUpper(env),
 	})
+}
+
+// breakerSettings logs when an upstream's circuit breaker opens and closes, so an operator sees
+// why calls fail fast; a nil log leaves the defaults alone.
+func breakerSettings(log *slog.Logger) *maskinporten.BreakerSettings {
+	s := &maskinporten.BreakerSettings{}
+	if log != nil {
+		s.OnStateChange = func(name, from, to string) {
+			if to == "open" {
+				log.Warn("upstream failing: calls to it stop for the cool-down", "upstream", name, "was", from)
+				return
+			}
+			log.Info("upstream circuit breaker", "upstream", name, "state", to)
+		}
+	}
+	return s
 }
 
 // upstreamClients builds each environment's Maskinporten and self-service client from its admin
 // credentials; an environment whose credentials cannot be used gets a problem instead.
-func upstreamClients(cfg Config, envs []web.Env) (map[string]*maskinporten.Client, map[string]string) {
+func upstreamClients(cfg Config, envs []web.Env, m *metrics.Metrics, log *slog.Logger) (map[string]*maskinporten.Client, map[string]string) {
 	clients, problems := map[string]*maskinporten.Client{}, map[string]string{}
 	for _, e := range envs {
 		ec := cfg.Envs[e.Name]
@@ -73,7 +95,7 @@ func upstreamClients(cfg Config, envs []web.Env) (map[string]*maskinporten.Clien
 			issuer, selfService = ec.Issuer, ec.SelfServiceURL
 		}
 		a.Issuer = issuer
-		c, err := maskinportenClient(a, selfService)
+		c, err := maskinportenClient(a, selfService, e.Name, m, log)
 		if err != nil {
 			problems[e.Name] = err.Error()
 			continue

@@ -12,26 +12,15 @@ import (
 // TestEnvHealthAgainstSimulators reads the simulators' admin files exactly as a real
 // environment's would be read and checks the upstreams over HTTP.
 func TestEnvHealthAgainstSimulators(t *testing.T) {
-	dir := t.TempDir()
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
-	defer srv.Close()
-	s, err := sim.Open(t.Context(), sim.Config{BaseURL: srv.URL, DataDir: dir, AppInstances: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	srv.Config.Handler = s.Handler()
-
-	cfg := defaultConfig()
-	cfg.Data = dir
+	s, srv, cfg := simulatedConfig(t)
+	dir := cfg.Data
 	envs := envViews(cfg)
 	for _, e := range envs {
 		if e.Problem != "" || !e.Simulated || !strings.HasPrefix(e.Issuer, srv.URL+"/sim/"+e.Name+"/maskinporten/") || e.AdminClient == "" {
 			t.Fatalf("env view %+v", e)
 		}
 	}
-	ups, problems := upstreamClients(cfg, envs)
+	ups, problems := upstreamClients(cfg, envs, nil, nil)
 	h := &envHealth{clients: ups, problems: problems}
 	for _, env := range []string{"tt02", "prod"} {
 		checks := h.Check(t.Context(), env)
@@ -57,9 +46,28 @@ func TestEnvHealthAgainstSimulators(t *testing.T) {
 
 	// A damaged credentials file is named, not a crash.
 	os.WriteFile(dir+"/sim-prod-admin.json", []byte("{"), 0o600)
-	ups, problems = upstreamClients(cfg, envViews(cfg))
+	ups, problems = upstreamClients(cfg, envViews(cfg), nil, nil)
 	h = &envHealth{clients: ups, problems: problems}
 	if checks := h.Check(t.Context(), "prod"); len(checks) != 1 || checks[0].OK || !strings.Contains(checks[0].Detail, "sim-prod-admin.json") {
 		t.Fatalf("broken admin file: %+v", checks)
 	}
+}
+
+// simulatedConfig starts the simulators on a test server with their admin files in a fresh
+// data directory, and returns the default configuration pointing at that directory.
+func simulatedConfig(t *testing.T) (*sim.Sim, *httptest.Server, Config) {
+	t.Helper()
+	dir := t.TempDir()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s, err := sim.Open(t.Context(), sim.Config{BaseURL: srv.URL, DataDir: dir, AppInstances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	srv.Config.Handler = s.Handler()
+	cfg := defaultConfig()
+	cfg.Data = dir
+	return s, srv, cfg
 }

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"portal/internal/breaker"
 )
 
 // Defaults for Config.
@@ -42,7 +44,23 @@ type Config struct {
 	Retries int
 	// Backoff is the first retry delay; it doubles up to 2 s. Default 250 ms.
 	Backoff time.Duration
+	// Breaker, when set, puts a circuit breaker in front of the token
+	// exchange and another in front of Storage. An open breaker fails calls
+	// at once with a *CircuitOpenError, and retries stop at it.
+	Breaker *BreakerSettings
+	// Name labels the environment in breaker errors, e.g. "TT02". Default:
+	// the platform's host.
+	Name string
 }
+
+// Circuit breaking, as the breaker package has it, so callers need only this package.
+type (
+	BreakerSettings  = breaker.Settings
+	CircuitOpenError = breaker.OpenError
+)
+
+// ErrCircuitOpen matches a *CircuitOpenError: the call was not sent.
+var ErrCircuitOpen = breaker.ErrOpen
 
 // Client talks to one Altinn platform. Safe for concurrent use.
 type Client struct {
@@ -51,6 +69,8 @@ type Client struct {
 	timeout time.Duration
 	retries int
 	backoff time.Duration
+	// exchange and storage guard the two upstreams; nil without Config.Breaker.
+	exchange, storage *breaker.Breaker
 }
 
 // New checks cfg and builds a Client.
@@ -79,6 +99,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.backoff <= 0 {
 		c.backoff = DefaultBackoff
+	}
+	if cfg.Breaker != nil {
+		name := cfg.Name
+		if name == "" {
+			name = u.Host
+		}
+		c.exchange = breaker.New(name+" Altinn token exchange", *cfg.Breaker)
+		c.storage = breaker.New(name+" Altinn Storage", *cfg.Breaker)
 	}
 	return c, nil
 }
@@ -244,7 +272,8 @@ func (c *Client) get(ctx context.Context, req outgoing) (*response, error) {
 		resp, err := c.once(ctx, req, attempt)
 		if err != nil {
 			lastErr = err
-			if ctx.Err() != nil {
+			// Never retry into an open breaker: it would only fail again.
+			if ctx.Err() != nil || errors.Is(err, ErrCircuitOpen) {
 				return nil, err
 			}
 			continue
@@ -270,7 +299,7 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	call := Call{Op: req.op, Method: hr.Method, URL: req.url, Attempt: attempt,
 		Start: time.Now(), RequestHeader: maskedHeader(hr.Header)}
 	t := traceFrom(ctx)
-	resp, err := c.http.Do(hr)
+	resp, err := c.do(hr, req.url)
 	if err != nil {
 		call.Latency = time.Since(call.Start)
 		call.Err = err
@@ -307,6 +336,18 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	}
 	t.Add(call)
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// do sends hr through the breaker of the upstream it goes to, if any.
+func (c *Client) do(hr *http.Request, u string) (*http.Response, error) {
+	b := c.storage
+	if strings.HasPrefix(u, c.base+"/authentication/") {
+		b = c.exchange
+	}
+	if b == nil {
+		return c.http.Do(hr)
+	}
+	return b.Do(c.http, hr)
 }
 
 func wait(ctx context.Context, d time.Duration) error {

@@ -264,8 +264,11 @@ func (c *Client) Data(ctx context.Context, altinnToken, instanceID, dataID strin
 	if altinnToken == "" {
 		return nil, errors.New("altinn download data: no token")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(c.timeout, cancel)
+	// The timer bounds only the wait for the headers; its cause tells a circuit breaker
+	// that the upstream was slow, not that the caller gave up.
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
+	timer := time.AfterFunc(c.timeout, func() { cancelCause(context.DeadlineExceeded) })
 	resp, err := c.get(ctx, outgoing{op: "download data", url: u + "/data/" + dataID, token: altinnToken, stream: true})
 	timedOut := !timer.Stop()
 	if err != nil {
@@ -299,7 +302,7 @@ func (c *Client) Data(ctx context.Context, altinnToken, instanceID, dataID strin
 
 type cancelOnClose struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	cancel func()
 	once   sync.Once
 }
 

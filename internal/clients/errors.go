@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"portal/internal/maskinporten"
 	"portal/internal/problem"
@@ -18,12 +20,13 @@ var formFields = map[string]string{
 	"scopes":      "scopes",
 }
 
-// refused reports whether Digdir answered with a definite refusal (4xx): the request was not
-// carried out. Anything else after a write was sent (timeout, reset, 5xx, unreadable answer)
-// leaves its outcome unknown.
+// refused reports whether Digdir answered with a definite refusal (4xx), or the request was
+// never sent (an open circuit breaker, no admin token): either way it was not carried out.
+// Anything else after a write was sent (timeout, reset, 5xx, unreadable answer) leaves its
+// outcome unknown.
 func refused(err error) bool {
 	var ae *maskinporten.APIError
-	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 || maskinporten.NotSent(err)
 }
 
 // upstreamProblem turns an upstream failure into words. what names the operation ("create the
@@ -73,17 +76,37 @@ func upstreamProblem(env *envState, what string, err error, unknownOutcome strin
 	if errors.As(err, &pe) {
 		return err
 	}
+	var open *maskinporten.CircuitOpenError
+	if errors.As(err, &open) {
+		// Nothing was sent, so nothing was changed, whatever the operation.
+		return problem.Wrap(problem.KindUpstream, fmt.Sprintf("%s, so it did not ask Digdir to %s in %s. Nothing was changed; try again in %s.",
+			open.Error(), what, env.label(), wholeSeconds(open.RetryIn)), err)
+	}
 	reason := "could not be reached"
 	if errors.Is(err, context.DeadlineExceeded) {
 		reason = "did not answer in time"
 	} else if strings.Contains(err.Error(), "decode response") {
 		reason = "gave an answer the portal cannot read"
 	}
+	if errors.Is(err, maskinporten.ErrNotSent) {
+		// The admin token failed: Maskinporten, not Digdir's API, is the one at fault.
+		var me *maskinporten.Error
+		if errors.As(err, &me) {
+			reason = fmt.Sprintf("answered %d %s", me.Status, me.Code)
+		}
+		return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Maskinporten in %s %s when the portal asked for its admin token, so it did not ask Digdir to %s. "+
+			"Nothing was changed; try again in a moment.", env.label(), reason, what), err)
+	}
 	if unknownOutcome != "" {
 		return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s %s while asked to %s. %s", env.label(), reason, what, unknownOutcome), err)
 	}
 	return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s %s while asked to %s. Nothing was changed; try again in a moment.",
 		env.label(), reason, what), err)
+}
+
+// wholeSeconds writes d rounded up to whole seconds, at least one: "30 s".
+func wholeSeconds(d time.Duration) string {
+	return fmt.Sprintf("%d s", max(1, int(math.Ceil(d.Seconds()))))
 }
 
 func nonEmpty(ss ...string) []string {

@@ -678,6 +678,10 @@ func tokenFailure(err error, kid string) (string, bool) {
 			return "Maskinporten refused the token request: " + msg + code + ".", false
 		}
 	}
+	var open *maskinporten.CircuitOpenError
+	if errors.As(err, &open) {
+		return open.Error() + ", so the grant was not sent; try again in " + wholeSeconds(open.RetryIn) + ".", true
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "Maskinporten did not answer in time.", true
 	}

@@ -415,6 +415,7 @@ type SyncInfo struct {
 	Message    string
 	LastOKAt   time.Time
 	Running    bool
+	Clients    int // integrations the last sync found upstream
 }
 
 func (s *Service) syncInfo(ctx context.Context, e *envState) (SyncInfo, error) {
@@ -428,7 +429,8 @@ func (s *Service) syncInfo(ctx context.Context, e *envState) (SyncInfo, error) {
 	if err != nil {
 		return SyncInfo{}, err
 	}
-	return SyncInfo{FinishedAt: st.FinishedAt, OK: st.OK, Message: st.Message, LastOKAt: st.LastOKAt, Running: running}, nil
+	return SyncInfo{FinishedAt: st.FinishedAt, OK: st.OK, Message: st.Message, LastOKAt: st.LastOKAt, Running: running,
+		Clients: st.Clients}, nil
 }
 
 // SyncStatus says how fresh an environment's mirror is and how its last sync went.

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"portal/internal/breaker"
 )
 
 // Defaults for Config.
@@ -56,6 +58,33 @@ type Config struct {
 	// AdminTokens overrides Admin as the source of bearer tokens for the
 	// self-service API.
 	AdminTokens TokenProvider
+	// Breaker, when set, puts a circuit breaker in front of each upstream
+	// this client calls: one for Maskinporten (token endpoint, metadata,
+	// JWKS), one for the self-service API. An open breaker fails calls at
+	// once with a *CircuitOpenError, and retries stop at it.
+	Breaker *BreakerSettings
+	// Name labels the environment in breaker errors, e.g. "TT02". Default:
+	// the issuer's host.
+	Name string
+}
+
+// Circuit breaking, as the breaker package has it, so callers need only this package.
+type (
+	BreakerSettings  = breaker.Settings
+	CircuitOpenError = breaker.OpenError
+)
+
+// ErrCircuitOpen matches a *CircuitOpenError: the call was not sent.
+var ErrCircuitOpen = breaker.ErrOpen
+
+// ErrNotSent marks a self-service API call that failed before its request
+// went out (no admin token): Digdir did nothing.
+var ErrNotSent = errors.New("request not sent")
+
+// NotSent reports whether err says the request never reached the upstream:
+// a breaker was open, or the admin token could not be had.
+func NotSent(err error) bool {
+	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrNotSent)
 }
 
 // Client talks to one environment's Maskinporten and self-service API.
@@ -70,6 +99,9 @@ type Client struct {
 	now         func() time.Time
 	admin       TokenProvider
 	jwks        jwksCache
+	// mpBreaker and ssBreaker guard Maskinporten and the self-service API;
+	// nil without Config.Breaker.
+	mpBreaker, ssBreaker *breaker.Breaker
 }
 
 // New checks cfg and builds a Client.
@@ -107,6 +139,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if cfg.Breaker != nil {
+		name := cfg.Name
+		if name == "" {
+			u, _ := url.Parse(cfg.Issuer)
+			name = u.Host
+		}
+		c.mpBreaker = breaker.New(name+" Maskinporten", *cfg.Breaker)
+		if c.selfService != "" {
+			c.ssBreaker = breaker.New(name+" self-service API", *cfg.Breaker)
+		}
 	}
 	c.jwks.maxAge = cfg.JWKSMaxAge
 	if c.jwks.maxAge <= 0 {
@@ -201,7 +244,8 @@ func (c *Client) send(ctx context.Context, req outgoing) (*response, error) {
 		resp, err := c.once(ctx, req, attempt)
 		if err != nil {
 			lastErr = err
-			if ctx.Err() != nil {
+			// Never retry into an open breaker: it would only fail again.
+			if ctx.Err() != nil || errors.Is(err, ErrCircuitOpen) {
 				return nil, err
 			}
 			continue
@@ -230,7 +274,7 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	call := Call{Op: req.op, Method: req.method, URL: req.url, Attempt: attempt,
 		Start: time.Now(), RequestHeader: maskedHeader(hr.Header)}
 	t := traceFrom(ctx)
-	resp, err := c.http.Do(hr)
+	resp, err := c.do(hr, req.url)
 	if err != nil {
 		call.Latency = time.Since(call.Start)
 		call.Err = err
@@ -253,6 +297,18 @@ func (c *Client) once(ctx context.Context, req outgoing, attempt int) (*response
 	}
 	t.Add(call)
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// do sends hr through the breaker of the upstream it goes to, if any.
+func (c *Client) do(hr *http.Request, u string) (*http.Response, error) {
+	b := c.mpBreaker
+	if c.ssBreaker != nil && strings.HasPrefix(u, c.selfService+"/") {
+		b = c.ssBreaker
+	}
+	if b == nil {
+		return c.http.Do(hr)
+	}
+	return b.Do(c.http, hr)
 }
 
 func wait(ctx context.Context, d time.Duration) error {

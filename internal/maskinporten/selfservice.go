@@ -164,7 +164,7 @@ func (c *Client) api(ctx context.Context, op, method, path string, query url.Val
 		if auth {
 			var err error
 			if tok, err = c.admin.Token(ctx); err != nil {
-				return nil, fmt.Errorf("self-service API %s: %w", op, err)
+				return nil, fmt.Errorf("self-service API %s: %w (%w)", op, err, ErrNotSent)
 			}
 			req.header.Set("Authorization", "Bearer "+tok)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -384,7 +385,13 @@ func problemText(e *altinn.Error) string {
 // upstream ("Maskinporten", "Altinn's exchange", "Storage"); took is how long the step waited.
 func ExplainTransport(err error, who string, took time.Duration) Finding {
 	var ne net.Error
+	var open *maskinporten.CircuitOpenError
 	switch {
+	case errors.As(err, &open):
+		return Finding{Code: UpstreamCircuitOpen, Severity: SeverityError,
+			Title: open.Error(),
+			Cause: "Its last calls all failed (timeouts, refused or reset connections, or server errors), so the portal stopped sending it requests for a while instead of making every step wait for its timeout. This step was not sent.",
+			Fix:   fmt.Sprintf("Try again in %d s, when the portal sends it one call to see whether it has recovered; if it keeps failing, check the upstream's status page.", max(1, int(math.Ceil(open.RetryIn.Seconds()))))}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return Finding{Code: UpstreamTimeout, Severity: SeverityError,
 			Title: fmt.Sprintf("%s did not answer within %s", who, took.Round(100*time.Millisecond)),

@@ -175,6 +175,7 @@ const (
 	UpstreamUnreachable = "upstream.unreachable"
 	UpstreamServerError = "upstream.server_error"
 	UpstreamUnreadable  = "upstream.unreadable"
+	UpstreamCircuitOpen = "upstream.circuit_open"
 )
 
 // HasFinding reports whether fs holds a finding with code.
