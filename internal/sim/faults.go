@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -122,6 +123,12 @@ func withFaults(p *atomic.Pointer[Faults], body errorBody, next http.Handler) ht
 			next.ServeHTTP(w, r)
 			return
 		}
+		if f.Latency > 0 || f.TimeoutRate > 0 {
+			// Read the body before holding the request: only then does net/http watch the
+			// connection and cancel the request's context when the client gives up, so an
+			// abandoned request neither holds on nor is carried out after the delay.
+			readBody(r)
+		}
 		if f.Latency > 0 {
 			t := time.NewTimer(f.Latency)
 			select {
@@ -178,6 +185,32 @@ func withFaults(p *atomic.Pointer[Faults], body errorBody, next http.Handler) ht
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// maxHeldBody bounds what readBody buffers; every request the simulators take is far smaller.
+const maxHeldBody = 1 << 20
+
+// readBody reads r's body into memory and puts the bytes back; a body over maxHeldBody stays
+// partly unread and is passed on as it is.
+func readBody(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxHeldBody))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), errReader{err}, r.Body), r.Body}
+}
+
+// errReader returns its error, or EOF when there is none, so a read error reaches the handler.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	return 0, io.EOF
 }
 
 func hit(rate float64) bool {

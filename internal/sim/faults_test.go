@@ -277,3 +277,40 @@ func TestAdminFile(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandonedRequestIsNotCarriedOut: a client that gives up while the simulator holds its
+// request (latency) must find, once the delay is over, that nothing happened; the held
+// request ends when the client goes away.
+func TestAbandonedRequestIsNotCarriedOut(t *testing.T) {
+	h := newHarness(t)
+	admin := h.adminToken("tt02")
+	count := func() int {
+		var cs []map[string]any
+		if st := h.api("tt02", "GET", "/clients", admin, nil, &cs); st != http.StatusOK {
+			t.Fatalf("list clients: %d", st)
+		}
+		return len(cs)
+	}
+	before := count()
+	const hold = 1500 * time.Millisecond
+	if err := h.sim.SetFaults("tt02", sim.UpstreamSelfService, sim.Faults{Latency: hold}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"integration_type":"maskinporten","client_name":"abandoned","description":"given up on",` +
+		`"scopes":[],"token_endpoint_auth_method":"private_key_jwt","grant_types":["urn:ietf:params:oauth:grant-type:jwt-bearer"]}`
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/sim/tt02/selfservice/api/v1/clients", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	if _, err := h.srv.Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the client's deadline", err)
+	}
+	if err := h.sim.SetFaults("tt02", sim.UpstreamSelfService, sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(hold + 500*time.Millisecond) // past the point where a held request would go on
+	if n := count(); n != before {
+		t.Fatalf("%d clients after an abandoned create, want %d", n, before)
+	}
+}
