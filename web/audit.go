@@ -88,6 +88,9 @@ func (s *Server) showAudit(c echo.Context) error {
 	} else {
 		props.ChainOK = true
 		props.ChainText = fmt.Sprintf("The hash chain verifies through event %d (checked %s).", chain.LastID, showTime(chain.VerifiedAt))
+		if chain.Behind {
+			props.ChainText += " Newer events are checked a batch at a time; reload to go on, or run `portal audit verify` for the whole chain."
+		}
 	}
 	props.Teams = []templates.Option{{Value: "", Label: "Any team", Selected: f.TeamID == 0}}
 	all, err := s.deps.Auth.ListTeams(ctx)

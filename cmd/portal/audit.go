@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"portal/internal/audit"
 )
@@ -36,4 +37,25 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "ok: %d events verify, the last is %d with hash %s\n", res.Events, res.LastID, res.LastHash)
 	return nil
+}
+
+// catchUpAuditChain verifies, batch by batch, the audit events no checkpoint covers yet (after
+// an upgrade or a restore, say), so the audit page and /metrics never meet a long backlog.
+// A broken chain is logged as an error; the audit page names the event.
+func catchUpAuditChain(ctx context.Context, l *audit.Log, log *slog.Logger) {
+	for ctx.Err() == nil {
+		st, err := l.VerifyIncremental(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				log.Warn("verify the audit chain", "err", err)
+			}
+			return
+		case st.Broken != nil:
+			log.Error("the audit trail does not verify: run `portal audit verify` and investigate", "event", st.Broken.ID, "reason", st.Broken.Reason)
+			return
+		case !st.Behind:
+			return
+		}
+	}
 }

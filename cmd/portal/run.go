@@ -344,6 +344,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	log.Info("portal listening", "url", public, "version", version)
 	go sweepSessions(ctx, app.sessions, log)
+	go catchUpAuditChain(ctx, audit.NewLog(db, nil), log)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
 	go logKeyExpiries(ctx, app.clients, log, expiryWarner{clients: app.clients, db: db, notify: app.notifier, log: log}.warnFunc())
 

@@ -147,8 +147,9 @@ func Record(ctx context.Context, tx *sql.Tx, ev Event, now time.Time) (Event, er
 
 // Log writes events in transactions of their own and reads them back.
 type Log struct {
-	db  *store.DB
-	now func() time.Time
+	db       *store.DB
+	now      func() time.Time
+	incBatch int // events one VerifyIncremental call checks at most
 }
 
 // NewLog returns a Log over db.
@@ -156,7 +157,7 @@ func NewLog(db *store.DB, now func() time.Time) *Log {
 	if now == nil {
 		now = time.Now
 	}
-	return &Log{db: db, now: now}
+	return &Log{db: db, now: now, incBatch: IncrementalBatch}
 }
 
 // Append records an event that has no other write to share a transaction with, such as a
@@ -247,8 +248,13 @@ func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 
 // VerifyFrom checks the events after afterID, whose hash must be prevHash (a checkpoint).
 func (l *Log) VerifyFrom(ctx context.Context, afterID int64, prevHash string) (VerifyResult, error) {
+	return l.verifyFrom(ctx, afterID, prevHash, -1)
+}
+
+// verifyFrom is VerifyFrom over at most limit events (all when limit is negative).
+func (l *Log) verifyFrom(ctx context.Context, afterID int64, prevHash string, limit int) (VerifyResult, error) {
 	res := VerifyResult{LastID: afterID, LastHash: prevHash}
-	rows, err := l.db.Reader().QueryContext(ctx, "SELECT "+eventColumns+" FROM audit_events WHERE id > ? ORDER BY id", afterID)
+	rows, err := l.db.Reader().QueryContext(ctx, "SELECT "+eventColumns+" FROM audit_events WHERE id > ? ORDER BY id LIMIT ?", afterID, limit)
 	if err != nil {
 		return res, fmt.Errorf("verify audit chain: %w", err)
 	}

@@ -186,10 +186,17 @@ type ChainState struct {
 	LastID     int64 // the newest verified event
 	VerifiedAt time.Time
 	Broken     *BrokenError // set when the events after the checkpoint do not verify
+	Behind     bool         // more events than one call checks wait after LastID
 }
 
-// VerifyIncremental verifies the events appended since the stored checkpoint and moves the
-// checkpoint forward: a page shows the chain's state without walking a million events.
+// IncrementalBatch bounds the events one VerifyIncremental call checks (about a second's
+// work), so a page never waits for a long backlog, such as after an upgrade or a bulk import:
+// each call moves the checkpoint on, and Behind says there is more.
+const IncrementalBatch = 50_000
+
+// VerifyIncremental verifies the events appended since the stored checkpoint, at most
+// IncrementalBatch of them, and moves the checkpoint forward: a page shows the chain's state
+// without walking a million events.
 func (l *Log) VerifyIncremental(ctx context.Context) (ChainState, error) {
 	var lastID int64
 	lastHash := GenesisHash
@@ -197,7 +204,7 @@ func (l *Log) VerifyIncremental(ctx context.Context) (ChainState, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ChainState{}, fmt.Errorf("audit checkpoint: %w", err)
 	}
-	res, err := l.VerifyFrom(ctx, lastID, lastHash)
+	res, err := l.verifyFrom(ctx, lastID, lastHash, l.incBatch)
 	var broken *BrokenError
 	if errors.As(err, &broken) {
 		return ChainState{LastID: res.LastID, VerifiedAt: l.now(), Broken: broken}, nil
@@ -217,7 +224,7 @@ func (l *Log) VerifyIncremental(ctx context.Context) (ChainState, error) {
 			return ChainState{}, fmt.Errorf("store audit checkpoint: %w", err)
 		}
 	}
-	return ChainState{LastID: res.LastID, VerifiedAt: now}, nil
+	return ChainState{LastID: res.LastID, VerifiedAt: now, Behind: res.Events == int64(l.incBatch)}, nil
 }
 
 // Change is one field that differs between an event's before and after.

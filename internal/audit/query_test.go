@@ -160,3 +160,41 @@ func TestChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyIncrementalInBatches: a backlog is checked a batch per call, each call moving the
+// checkpoint on and saying whether more waits, and a break in a later batch is still found.
+func TestVerifyIncrementalInBatches(t *testing.T) {
+	db, l := setup(t, 7)
+	audit.SetIncrementalBatch(l, 3)
+	for _, want := range []struct {
+		last   int64
+		behind bool
+	}{{3, true}, {6, true}, {7, false}, {7, false}} {
+		st, err := l.VerifyIncremental(t.Context())
+		if err != nil || st.Broken != nil || st.LastID != want.last || st.Behind != want.behind {
+			t.Fatalf("got %+v %v, want through %d, behind %v", st, err, want.last, want.behind)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if err := l.Append(t.Context(), audit.New(audit.Meta{Actor: "x"}, "signin", audit.Success, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := db.Tx(t.Context(), func(tx *sql.Tx) error {
+		for _, q := range []string{"DROP TRIGGER audit_events_no_update", "UPDATE audit_events SET actor = 'eve' WHERE id = 11"} {
+			if _, err := tx.ExecContext(t.Context(), q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.VerifyIncremental(t.Context()); err != nil || st.Broken != nil || st.LastID != 10 || !st.Behind {
+		t.Fatalf("first batch of the new events: %+v %v", st, err)
+	}
+	if st, err := l.VerifyIncremental(t.Context()); err != nil || st.Broken == nil || st.Broken.ID != 11 {
+		t.Fatalf("the break in the next batch: %+v %v", st, err)
+	}
+}

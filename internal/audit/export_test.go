@@ -1,0 +1,4 @@
+package audit
+
+// SetIncrementalBatch lets tests make VerifyIncremental's batches small.
+func SetIncrementalBatch(l *Log, n int) { l.incBatch = n }
