@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,7 +85,9 @@ func newFaultApp(t *testing.T, br *maskinporten.BreakerSettings) *faultApp {
 		}
 		gen := keys.NewGenerator(keys.GeneratorConfig{})
 		t.Cleanup(gen.Close)
-		cs, err := clients.New(db, envs, clients.Options{KEK: kek, Generator: gen})
+		// A rotation's proof retries briefly, so a proof that meets a failing Maskinporten
+		// ends (and says so) within a test's patience.
+		cs, err := clients.New(db, envs, clients.Options{KEK: kek, Generator: gen, ProofInterval: 100 * time.Millisecond, ProofWindow: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,10 +128,18 @@ func newFaultApp(t *testing.T, br *maskinporten.BreakerSettings) *faultApp {
 }
 
 // setFaults puts f on every upstream of tt02.
-func (fa *faultApp) setFaults(t *testing.T, f sim.Faults) {
+func (fa *faultApp) setFaults(t *testing.T, f sim.Faults) { fa.setFaultsOn(t, nil, f) }
+
+// setFaultsOn puts f on the given upstreams of tt02 (all when none are given) and clears the
+// others.
+func (fa *faultApp) setFaultsOn(t *testing.T, ups []string, f sim.Faults) {
 	t.Helper()
 	for _, up := range []string{sim.UpstreamMaskinporten, sim.UpstreamSelfService, sim.UpstreamPlatform} {
-		if err := fa.sim.SetFaults("tt02", up, f); err != nil {
+		on := f
+		if len(ups) > 0 && !slices.Contains(ups, up) {
+			on = sim.Faults{}
+		}
+		if err := fa.sim.SetFaults("tt02", up, on); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -185,9 +196,10 @@ type faultReq struct {
 }
 
 // faultCase says how to exercise one route under faults. prepare runs with the upstreams
-// healthy and returns the request to send once they fail; try marks try-it steps, which answer
-// 200 with the failed step explained. creates is how many upstream clients the request may
-// create when its outcome is unknown (an answer lost after the write was done).
+// healthy, brings the fixture to the state just before the route's step (whatever an earlier
+// fault kind left behind) and returns the request to send once they fail; try marks try-it
+// steps, which answer 200 with the failed step explained. creates is how many upstream clients
+// the request may create when its outcome is unknown (an answer lost after the write was done).
 type faultCase struct {
 	prepare func(t *testing.T, f *faultFixture) faultReq
 	try     string // the result's name, for try-it steps
@@ -195,6 +207,22 @@ type faultCase struct {
 	// mirror marks pages that may answer 200 from the mirror (or a cache) while the upstream
 	// fails: they read, and the portal's promise is that reads work when upstreams are slow.
 	mirror bool
+	// upstreams, when set, are the only upstreams of tt02 that fail: for a step whose own
+	// request reads healthily and whose work goes on in the background against another.
+	upstreams []string
+	// check, when set, judges the answer in place of the general rules, while the faults
+	// still hold (a step running in the background meets them after the answer). It reports
+	// whether the step's write succeeded, so that the mirror is compared with Digdir instead
+	// of with its state before.
+	check func(t *testing.T, f *faultFixture, a faultAnswer) (succeeded bool)
+}
+
+// faultAnswer is what the route answered under one fault kind.
+type faultAnswer struct {
+	p     page
+	kind  string
+	what  string // route and kind, for messages
+	calls int64  // requests that reached the simulators while the route answered
 }
 
 func get(path string) func(*testing.T, *faultFixture) faultReq {
@@ -273,6 +301,135 @@ func tryUpTo(t *testing.T, f *faultFixture, step string) (page, string) {
 	p = f.c.post(path+"/exchange", formOf(p, `[data-testid="try-step-3"] form`))
 	stepOK(t, p, "exchange")
 	return p, path
+}
+
+// rotationAt drives the integration's rotation of faulty-old, with the upstreams healthy, to
+// state (clients.RotationStarted, RotationAdded, RotationProved or RotationSwitched) and returns
+// its page. A rotation an earlier fault left in that state is taken as it is; one left in another
+// is cancelled, and faulty-old is added again when a retirement took it. The new key is
+// faulty-kept, chosen among the client's keys, so that the portal signs the proof.
+func rotationAt(t *testing.T, f *faultFixture, state string) page {
+	t.Helper()
+	keysPath := f.base + "/keys"
+	rotate := keysPath + "/rotate"
+	p := rotationState(t, f.c, rotate)
+	if stateOf(p) == state {
+		return p
+	}
+	if stateOf(p) != "" {
+		if r := f.c.post(rotate+"/cancel", hiddenOf(p, `form[data-testid="cancel-form"]`)); r.status != http.StatusSeeOther {
+			t.Fatalf("cancel the rotation at %q: %d %s", stateOf(p), r.status, text(r, "main"))
+		}
+	}
+	if kp, _ := keysPage(t, f.c, keysPath); !slices.Contains(kids(kp), "faulty-old") {
+		uploadOnKeysPage(t, f.c, keysPath, simKeyPool[2], "faulty-old")
+	}
+	steps := []struct {
+		state, path string
+		form        func(page) url.Values
+	}{
+		{clients.RotationStarted, rotate, func(page) url.Values { return url.Values{"old_kid": {"faulty-old"}} }},
+		{clients.RotationAdded, rotate + "/use", func(p page) url.Values {
+			form := formOf(p, `form[data-testid="use-form"]`)
+			form.Set("new_kid", "faulty-kept")
+			return form
+		}},
+		{clients.RotationProved, rotate + "/prove", func(p page) url.Values { return hiddenOf(p, `form[data-testid="prove-form"]`) }},
+		{clients.RotationSwitched, rotate + "/switch", func(p page) url.Values { return hiddenOf(p, `form[data-testid="switch-form"]`) }},
+	}
+	p = rotationState(t, f.c, rotate)
+	for _, st := range steps {
+		if r := f.c.post(st.path, st.form(p)); r.status != http.StatusSeeOther {
+			t.Fatalf("rotation step to %s: %d %s", st.state, r.status, text(r, "main"))
+		}
+		if st.state == clients.RotationProved {
+			if got := waitProof(t, f); got != clients.ProofOK {
+				t.Fatalf("the healthy proof ended %q", got)
+			}
+		}
+		p = rotationState(t, f.c, rotate)
+		if stateOf(p) != st.state {
+			t.Fatalf("rotation at %q, want %q: %.300s", stateOf(p), st.state, text(p, "main"))
+		}
+		if st.state == state {
+			return p
+		}
+	}
+	t.Fatalf("no rotation step leads to %q", state)
+	return p
+}
+
+// waitProof polls the rotation's proof as its page does, until the proof ends, and returns how
+// it ended.
+func waitProof(t *testing.T, f *faultFixture) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, f.c.base+f.base+"/keys/rotate/proof", nil)
+		req.Header.Set("HX-Request", "true")
+		r := f.c.do(req)
+		if r.status != http.StatusOK {
+			t.Fatalf("proof status: %d %s", r.status, r.body)
+		}
+		state, _ := r.doc.Find(`[data-testid="proof-status"]`).Attr("data-state")
+		if state != clients.ProofRunning {
+			return state
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proof still runs: %s", r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// proofWords are what a proof that met each fault kind says about Maskinporten.
+var proofWords = map[string]string{
+	"latency":   "Maskinporten did not answer in time.",
+	"hung":      "Maskinporten did not answer in time.",
+	"5xx":       "Maskinporten failed (503).",
+	"reset":     "Maskinporten could not be reached.",
+	"malformed": "Maskinporten gave an answer the portal cannot read.",
+}
+
+// checkFailedProof follows a proof the portal started in the background while Maskinporten
+// fails: it ends within its window, the rotation page says why in words that fit the fault and
+// offers to try again, and the rotation stays where it was.
+func checkFailedProof(t *testing.T, f *faultFixture, a faultAnswer) bool {
+	t.Helper()
+	rotate := f.base + "/keys/rotate"
+	if a.p.status != http.StatusSeeOther || a.p.header.Get("Location") != rotate {
+		t.Errorf("%s: the proof did not start: %d %s %.300s", a.what, a.p.status, a.p.header.Get("Location"), text(a.p, "main"))
+		return false
+	}
+	if got := waitProof(t, f); got != clients.ProofFailed {
+		t.Errorf("%s: the proof ended %q", a.what, got)
+	}
+	p := rotationState(t, f.c, rotate)
+	result := text(p, `[data-testid="proof-status"] [data-testid="proof-result"]`)
+	if want := proofWords[a.kind]; !strings.Contains(result, want) || !strings.Contains(result, "prove the key again") {
+		t.Errorf("%s: the proof's result says %q, want %q and how to go on", a.what, result, want)
+	}
+	if stateOf(p) != clients.RotationAdded || p.doc.Find(`form[data-testid="prove-form"]`).Length() != 1 {
+		t.Errorf("%s: after the failed proof the rotation is at %q, prove form %d", a.what, stateOf(p), p.doc.Find(`form[data-testid="prove-form"]`).Length())
+	}
+	if msg := text(p, "main"); !strings.Contains(msg, "tt02") {
+		t.Errorf("%s: the rotation page does not name the environment: %.300s", a.what, msg)
+	}
+	return false
+}
+
+// checkLocalSwitch holds the switch to what it is: the person's word, recorded by the portal
+// alone, so it succeeds whatever the upstreams do and asks none of them.
+func checkLocalSwitch(t *testing.T, f *faultFixture, a faultAnswer) bool {
+	t.Helper()
+	if a.p.status != http.StatusSeeOther || a.calls != 0 {
+		t.Errorf("%s: %d after %d upstream calls: %.300s", a.what, a.p.status, a.calls, text(a.p, "main"))
+	}
+	r, err := f.clients.RotationProof(t.Context(), f.principalOf("dev@example.no"), "tt02", f.id)
+	if err != nil || r.State != clients.RotationSwitched {
+		t.Errorf("%s: the rotation is at %q (%v)", a.what, r.State, err)
+	}
+	return false
 }
 
 // faultCases lists every route that calls an upstream.
@@ -365,6 +522,32 @@ func faultCases() map[string]faultCase {
 			form.Set("upload_kid", "rotated-faulty")
 			return faultReq{method: http.MethodPost, path: rotate + "/upload", form: form}
 		}},
+		"POST /envs/:env/integrations/:id/keys/rotate/generated/:job": {prepare: func(t *testing.T, f *faultFixture) faultReq {
+			p := rotationAt(t, f, clients.RotationStarted)
+			return generated(t, f, f.base+"/keys/rotate", hiddenOf(p, `form[data-testid="generate-form"]`), "rotated-new-"+itoa(time.Now().UnixNano()%1e6))
+		}},
+		"POST /envs/:env/integrations/:id/keys/rotate/use": {prepare: func(t *testing.T, f *faultFixture) faultReq {
+			form := formOf(rotationAt(t, f, clients.RotationStarted), `form[data-testid="use-form"]`)
+			form.Set("new_kid", "faulty-kept")
+			return faultReq{method: http.MethodPost, path: f.base + "/keys/rotate/use", form: form}
+		}},
+		// The proof's own request reads the new key from the self-service API; its token
+		// requests run in the background, so Maskinporten is the one that fails.
+		"POST /envs/:env/integrations/:id/keys/rotate/prove": {upstreams: []string{sim.UpstreamMaskinporten}, check: checkFailedProof,
+			prepare: func(t *testing.T, f *faultFixture) faultReq {
+				p := rotationAt(t, f, clients.RotationAdded)
+				return faultReq{method: http.MethodPost, path: f.base + "/keys/rotate/prove", form: hiddenOf(p, `form[data-testid="prove-form"]`)}
+			}},
+		// The switch records the person's word and asks no upstream: it must succeed however
+		// they fail.
+		"POST /envs/:env/integrations/:id/keys/rotate/switch": {check: checkLocalSwitch, prepare: func(t *testing.T, f *faultFixture) faultReq {
+			p := rotationAt(t, f, clients.RotationProved)
+			return faultReq{method: http.MethodPost, path: f.base + "/keys/rotate/switch", form: hiddenOf(p, `form[data-testid="switch-form"]`)}
+		}},
+		"POST /envs/:env/integrations/:id/keys/rotate/retire": {prepare: func(t *testing.T, f *faultFixture) faultReq {
+			p := rotationAt(t, f, clients.RotationSwitched)
+			return faultReq{method: http.MethodPost, path: f.base + "/keys/rotate/retire", form: hiddenOf(p, `form[data-testid="retire-form"]`)}
+		}},
 		"POST /envs/:env/integrations/:id/try/grant": {try: "token", prepare: func(t *testing.T, f *faultFixture) faultReq {
 			p := f.c.get(f.base + "/try")
 			form := formOf(p, `form[data-testid="grant-form"]`)
@@ -390,6 +573,20 @@ func faultCases() map[string]faultCase {
 			p, path := tryUpTo(t, f, "instance")
 			return faultReq{method: http.MethodPost, path: path + "/instance", form: formOf(p, `[data-testid="instances"] tbody tr:first-child form`)}
 		}},
+		"POST /envs/:env/integrations/:id/try/next": {try: "instances", prepare: func(t *testing.T, f *faultFixture) faultReq {
+			// Pages of one instance, so that there is a next page.
+			p, path := tryUpTo(t, f, "instances")
+			form := formOf(p, `[data-testid="try-step-4"] form`)
+			form.Set("org", "ttd")
+			form.Set("size", "1")
+			p = f.c.post(path+"/instances", form)
+			stepOK(t, p, "instances")
+			form = formOf(p, `form:has([data-testid="next-page"])`)
+			if len(form) == 0 {
+				t.Fatalf("no next page of instances: %.300s", text(p, `[data-testid="result-instances"]`))
+			}
+			return faultReq{method: http.MethodPost, path: path + "/next", form: form}
+		}},
 		"GET /envs/:env/integrations/:id/try/data": {prepare: func(t *testing.T, f *faultFixture) faultReq {
 			p, path := tryUpTo(t, f, "data")
 			p = f.c.post(path+"/instance", formOf(p, `[data-testid="instances"] tbody tr:first-child form`))
@@ -403,16 +600,6 @@ func faultCases() map[string]faultCase {
 	}
 }
 
-// notCovered are routes that call an upstream but are not in the matrix yet, with why.
-var notCovered = map[string]string{
-	"POST /envs/:env/integrations/:id/try/next":                   "paging needs a second page of instances; same Storage call as try/instances",
-	"POST /envs/:env/integrations/:id/keys/rotate/generated/:job": "same key-set write as keys/generated/:job, reached through a rotation",
-	"POST /envs/:env/integrations/:id/keys/rotate/use":            "same key-set write as keys/rotate/upload",
-	"POST /envs/:env/integrations/:id/keys/rotate/prove":          "the proof runs in the background; clients' rotation tests fault it",
-	"POST /envs/:env/integrations/:id/keys/rotate/switch":         "needs a proved rotation; same key-set write as keys/upload",
-	"POST /envs/:env/integrations/:id/keys/rotate/retire":         "needs a switched rotation; same key-set write as keys/delete",
-}
-
 var (
 	faultKinds = []struct {
 		name string
@@ -421,8 +608,8 @@ var (
 		{"latency", sim.Faults{Latency: 2 * faultTimeout}},
 		{"5xx", sim.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable}},
 		{"reset", sim.Faults{ResetRate: 1}},
-		// Held well past the portal's timeout; bounded so the simulator's held handlers (a POST
-		// whose body is unread does not see its client leave) end before the test does.
+		// Held well past the portal's timeout. The simulator ends a held request when its
+		// client gives up; the bound is a backstop should one not.
 		{"hung", sim.Faults{TimeoutRate: 1, TimeoutAfter: 3 * faultTimeout}},
 		{"malformed", sim.Faults{MalformedRate: 1}},
 	}
@@ -444,9 +631,7 @@ func TestUpstreamFaults(t *testing.T) {
 			continue
 		}
 		seen[key] = true
-		_, listed := cases[key]
-		_, skipped := notCovered[key]
-		if listed || skipped || r.Method != http.MethodGet {
+		if _, listed := cases[key]; listed || r.Method != http.MethodGet {
 			continue
 		}
 		// A GET not in the table must not call an upstream.
@@ -463,7 +648,7 @@ func TestUpstreamFaults(t *testing.T) {
 		if _, ok := cases[key]; ok || !strings.HasPrefix(key, "POST /envs/:env/integrations") {
 			continue
 		}
-		if _, ok := notCovered[key]; !ok && !localPOSTs[key] {
+		if !localPOSTs[key] {
 			t.Errorf("%s is neither in the fault table nor known to stay local", key)
 		}
 	}
@@ -505,14 +690,14 @@ func runFault(t *testing.T, f *faultFixture, key string, fc faultCase, kind stri
 		t.Fatal(err)
 	}
 
-	f.setFaults(t, faults)
+	f.setFaultsOn(t, fc.upstreams, faults)
+	calls := f.calls.Load()
 	// The whole request, however many upstream calls it makes, must end well within this.
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	p, err := f.c.send(rctx, req)
 	cancel()
-	after := mirrorOf(t, f.app)
-	f.setFaults(t, sim.Faults{})
 	if err != nil {
+		f.setFaults(t, sim.Faults{})
 		t.Fatalf("%s under %s: no answer in time: %v", key, kind, err)
 	}
 	what := key + " under " + kind
@@ -522,7 +707,13 @@ func runFault(t *testing.T, f *faultFixture, key string, fc faultCase, kind stri
 		t.Errorf("%s: the page shows %q", what, m)
 	}
 	succeeded := false
+	if fc.check != nil {
+		succeeded = fc.check(t, f, faultAnswer{p: p, kind: kind, what: what, calls: f.calls.Load() - calls})
+	}
+	after := mirrorOf(t, f.app)
+	f.setFaults(t, sim.Faults{})
 	switch {
+	case fc.check != nil:
 	case fc.mirror && p.status == http.StatusOK:
 	case kind == "malformed" && strings.HasSuffix(key, "/try/data") && p.status == http.StatusOK:
 		// A download passes Storage's bytes through; a body cut short and garbled, with a

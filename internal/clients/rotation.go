@@ -685,6 +685,10 @@ func tokenFailure(err error, kid string) (string, bool) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "Maskinporten did not answer in time.", true
 	}
+	if msg := err.Error(); strings.Contains(msg, "decode response") || strings.Contains(msg, "no access_token") {
+		// Maskinporten answered, but not with a token the portal can read.
+		return "Maskinporten gave an answer the portal cannot read.", true
+	}
 	return "Maskinporten could not be reached.", true
 }
 
