@@ -138,7 +138,16 @@ func BenchmarkAudit(b *testing.B) {
 	b.Logf("inserted %d events in %s", events, time.Since(start).Round(time.Second))
 	c := a.client()
 	c.login("admin@example.no")
-	c.get("/audit") // the first view verifies the whole chain once and stores the checkpoint
+	// The portal checks a backlog at start, a batch at a time, before anyone asks; do the same.
+	for log := audit.NewLog(a.db, nil); ; {
+		st, err := log.VerifyIncremental(ctx)
+		if err != nil || st.Broken != nil {
+			b.Fatalf("verify the chain: %+v %v", st, err)
+		}
+		if !st.Behind {
+			break
+		}
+	}
 
 	b.Run("healthz", func(b *testing.B) {
 		p50, p95 := measureWith(b, c, "/healthz")
