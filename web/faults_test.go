@@ -93,35 +93,14 @@ func newFaultApp(t *testing.T, br *maskinporten.BreakerSettings) *faultApp {
 		}
 		return cs
 	}, func(db *store.DB, cs *clients.Service) *tryit.Service {
-		var envs []tryit.Env
-		for _, env := range []string{"tt02", "prod"} {
-			cred, err := s.AdminCredentials(env)
-			if err != nil {
-				t.Fatal(err)
-			}
+		return simTryit(t, s, db, cs, fa.ups, func(env, platform string) altinn.Config {
 			var ab *altinn.BreakerSettings
 			if br != nil {
 				ab = &altinn.BreakerSettings{Failures: br.Failures, CoolDown: br.CoolDown}
 			}
-			al, err := altinn.New(altinn.Config{PlatformURL: cred.PlatformURL, HTTPClient: hc, Timeout: faultTimeout,
-				Backoff: 20 * time.Millisecond, Breaker: ab, Name: strings.ToUpper(env)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := tryit.Env{Name: env, Label: env, Maskinporten: fa.ups[env], Altinn: al, TestToggle: env == "tt02"}
-			for o, c := range fa.ups {
-				if o != env {
-					e.OtherIssuers = append(e.OtherIssuers, c.Issuer())
-				}
-			}
-			envs = append(envs, e)
-		}
-		tr, err := tryit.New(tryit.Config{Envs: envs, Clients: cs, Audit: audit.NewLog(db, nil)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tr.Close(context.Background()) })
-		return tr
+			return altinn.Config{PlatformURL: platform, HTTPClient: hc, Timeout: faultTimeout,
+				Backoff: 20 * time.Millisecond, Breaker: ab, Name: strings.ToUpper(env)}
+		})
 	})
 	fa.sim = s
 	return fa

@@ -106,16 +106,18 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 		}
 		return cs
 	}, func(db *store.DB, cs *clients.Service) *tryit.Service {
-		return simTryit(t, s, hc, db, cs, ups)
+		return simTryit(t, s, db, cs, ups, func(env, platform string) altinn.Config {
+			return altinn.Config{PlatformURL: platform, HTTPClient: hc(env, metrics.Altinn(platform)), Timeout: 2 * time.Second}
+		})
 	}, opts...)
 	a.sim = s
 	return a
 }
 
 // simTryit is the try service against the simulator: each environment's Maskinporten client
-// and an Altinn client for its platform.
-func simTryit(t testing.TB, s *sim.Sim, hc func(string, metrics.Classifier) *http.Client, db *store.DB, cs *clients.Service,
-	ups map[string]*maskinporten.Client) *tryit.Service {
+// and an Altinn client for its platform, configured by altinnConfig.
+func simTryit(t testing.TB, s *sim.Sim, db *store.DB, cs *clients.Service, ups map[string]*maskinporten.Client,
+	altinnConfig func(env, platform string) altinn.Config) *tryit.Service {
 	t.Helper()
 	var envs []tryit.Env
 	for _, env := range []string{"tt02", "prod"} {
@@ -123,7 +125,7 @@ func simTryit(t testing.TB, s *sim.Sim, hc func(string, metrics.Classifier) *htt
 		if err != nil {
 			t.Fatal(err)
 		}
-		al, err := altinn.New(altinn.Config{PlatformURL: cred.PlatformURL, HTTPClient: hc(env, metrics.Altinn(cred.PlatformURL)), Timeout: 2 * time.Second})
+		al, err := altinn.New(altinnConfig(env, cred.PlatformURL))
 		if err != nil {
 			t.Fatal(err)
 		}
