@@ -169,8 +169,10 @@ func unsupportedKty(kty string) error {
 	if kty == "" {
 		return refuse(ErrMalformed, `the JWK has no "kty"`)
 	}
+	// Real key types are a few letters ("EC", "OKP", "oct"); echo no more than that, since a
+	// private key pasted in the wrong place must never come back in a message.
 	return refuse(ErrUnsupportedKeyType, fmt.Sprintf(
-		"key type %q is not supported: Maskinporten takes RSA keys only", clip(kty, 20)))
+		"key type %q is not supported: Maskinporten takes RSA keys only", clip(kty, 8)))
 }
 
 // clip shortens untrusted strings that are echoed in messages.
