@@ -212,6 +212,11 @@ type keyEdit struct {
 	mutate  func(cur []maskinporten.JWK) ([]maskinporten.JWK, error)
 	records func(tx *sql.Tx, now time.Time) error // custody records written with the change
 	details map[string]any
+	// adds names the key an addition brings whose custody record is written before Digdir is
+	// asked (a kept key's sealed private half, an upload's certificate), so that a change whose
+	// answer is lost, which the next sync adopts, keeps them. Nothing shows a record until its
+	// kid is in the key set; a definite refusal removes it.
+	adds string
 }
 
 // changeKeys applies one edit to a client's key set: it re-reads the current set, refuses
@@ -265,6 +270,11 @@ func (s *Service) changeKeys(ctx context.Context, p *auth.Principal, m audit.Met
 	if err != nil || done != "" {
 		return err
 	}
+	if ed.adds != "" && ed.records != nil {
+		if err := s.db.Tx(ctx, func(tx *sql.Tx) error { return ed.records(tx, s.now()) }); err != nil {
+			return err
+		}
+	}
 	var after *maskinporten.JWKS
 	if len(next) == 0 {
 		// Digdir refuses an empty set; the last key goes with DELETE.
@@ -274,6 +284,15 @@ func (s *Service) changeKeys(ctx context.Context, p *auth.Principal, m audit.Met
 		after, err = up.ReplaceJWKS(ctx, clientID, next)
 	}
 	if err != nil {
+		if ed.adds != "" && refused(err) {
+			// Digdir did not take the key: its record goes, sealed private half included.
+			dctx := context.WithoutCancel(ctx)
+			if derr := s.db.Tx(dctx, func(tx *sql.Tx) error {
+				return store.DeleteKeyRecord(dctx, tx, env, clientID, ed.adds)
+			}); derr != nil {
+				s.log.Error("remove the record of a refused key", "env", env, "client_id", clientID, "err", derr)
+			}
+		}
 		unknown := "The keys may have been changed nonetheless: the portal checks at its next sync. Reload the page in a minute before trying again."
 		return s.failIntent(ctx, m, e, in, it.TeamID, clientID, err, upstreamProblem(e, "change the keys", err, unknown))
 	}
@@ -492,7 +511,7 @@ func (s *Service) AddGeneratedKey(ctx context.Context, p *auth.Principal, m audi
 		exp = g.req.Expires.Unix()
 	}
 	jwk := toWire(key.PublicJWK(), exp)
-	err = s.changeKeys(ctx, p, m, env, clientID, ch, keyEdit{
+	ed := keyEdit{
 		action: "key.add",
 		mutate: addKey(jwk),
 		records: func(tx *sql.Tx, now time.Time) error {
@@ -504,7 +523,13 @@ func (s *Service) AddGeneratedKey(ctx context.Context, p *auth.Principal, m audi
 		},
 		details: map[string]any{"kid": key.KID, "how": "generated", "custody": g.req.Custody, "bits": key.Bits(), "alg": key.Alg,
 			"thumbprint": key.Thumbprint(), "expires": expiryDetail(exp)},
-	})
+	}
+	if sealed != nil {
+		// A handed-out key reaches its person only with a success answer, so only a kept
+		// one is recorded ahead.
+		ed.adds = key.KID
+	}
+	err = s.changeKeys(ctx, p, m, env, clientID, ch, ed)
 	if err != nil {
 		return Added{}, err
 	}
@@ -614,6 +639,7 @@ func (s *Service) UploadKey(ctx context.Context, p *auth.Principal, m audit.Meta
 				Certificate: certPEM, CreatedBy: p.UserID, CreatedAt: now})
 		},
 		details: details,
+		adds:    pub.KID,
 	})
 	return pub.KID, err
 }

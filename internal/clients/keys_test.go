@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"portal/internal/audit"
 	"portal/internal/clients"
+	"portal/internal/keys"
 	"portal/internal/maskinporten"
 	"portal/internal/problem"
 	"portal/internal/sim"
@@ -188,5 +190,68 @@ func TestKeyChangeUnderFaultsChangesNothing(t *testing.T) {
 	w.syncOK(t, "tt02")
 	if row := w.row(t, "tt02", id); row.KeyCount != 0 || row.Drift != "" {
 		t.Fatalf("after sync: %d keys, drift %q", row.KeyCount, row.Drift)
+	}
+}
+
+// TestKeptKeyWithLostAnswerKeepsItsPrivateHalf: a kept key that Digdir took, whose answer
+// never came, is adopted by the next sync with its sealed private half, so the portal can still
+// sign with it; one Digdir refused leaves no record behind.
+func TestKeptKeyWithLostAnswerKeepsItsPrivateHalf(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	r := w.rotator(t, newKEK(t), time.Second, time.Minute)
+	ctx := t.Context()
+	id := w.create(t, w.ownerA, "tt02", draft("Lost kept key", w.teamA, preset...))
+	generate := func(kid string) string {
+		job, err := r.svc.StartKeyGeneration(ctx, w.memberA, "tt02", id, clients.NewKeyRequest{KID: kid, Bits: 2048, Alg: "RS256", Custody: clients.CustodyKept})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.gen.Wait(ctx, keys.JobID(job)); err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+
+	gate := make(chan struct{}) // the sync the failure starts waits until the checks below are done
+	w.up["tt02"].set(func(h *hooked) {
+		h.listGate = gate
+		h.afterKeys = func(out *maskinporten.JWKS, err error) (*maskinporten.JWKS, error) {
+			return nil, context.DeadlineExceeded // Digdir took the key, the answer never came
+		}
+	})
+	_, err := r.svc.AddGeneratedKey(ctx, w.memberA, meta(w.memberA), "tt02", id, generate("lost-kept"), w.change(t, "tt02", id))
+	wantKind(t, err, problem.KindUpstream)
+	close(gate)
+	w.up["tt02"].set(func(h *hooked) { h.afterKeys, h.listGate = nil, nil })
+	w.syncOK(t, "tt02")
+	ks, err := r.svc.Keys(ctx, w.memberA, "tt02", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks.Keys) != 1 || ks.Keys[0].KID != "lost-kept" || ks.Keys[0].Custody != clients.CustodyKept {
+		t.Fatalf("after the sync: %+v", ks.Keys)
+	}
+	if _, err := r.svc.KeptKey(ctx, w.memberA, "tt02", id, "lost-kept"); err != nil {
+		t.Fatalf("the adopted key's private half: %v", err)
+	}
+
+	// A refusal (Digdir answers 4xx) leaves neither the key nor its record.
+	w.up["tt02"].set(func(h *hooked) {
+		h.afterKeys = func(out *maskinporten.JWKS, err error) (*maskinporten.JWKS, error) {
+			return nil, &maskinporten.APIError{Status: http.StatusBadRequest}
+		}
+	})
+	_, err = r.svc.AddGeneratedKey(ctx, w.memberA, meta(w.memberA), "tt02", id, generate("refused-kept"), w.change(t, "tt02", id))
+	if err == nil {
+		t.Fatal("a refused key was added")
+	}
+	w.up["tt02"].set(func(h *hooked) { h.afterKeys = nil })
+	if _, err := r.svc.KeptKey(ctx, w.memberA, "tt02", id, "refused-kept"); err == nil {
+		t.Fatal("a refused key's private half is still kept")
+	}
+	var n int
+	if err := w.db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM integration_keys WHERE kid = 'refused-kept'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d records of the refused key (%v)", n, err)
 	}
 }
