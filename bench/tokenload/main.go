@@ -49,6 +49,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"portal/bench/benchutil"
 	"portal/internal/maskinporten"
 )
@@ -64,8 +66,10 @@ const (
 	roundFire = 8 * time.Second
 	// roundSign bounds how long one round signs.
 	roundSign = 3 * time.Second
-	// roundBaseline is how long the baseline is measured again after each round.
-	roundBaseline = 400 * time.Millisecond
+	// A round fires in slices of sliceFire, each followed by sliceBaseline of baseline
+	// measurement with the server idle.
+	sliceFire     = 300 * time.Millisecond
+	sliceBaseline = 60 * time.Millisecond
 )
 
 type options struct {
@@ -447,14 +451,14 @@ func (r *rsaBench) measure(d time.Duration) baseline {
 	return baseline{n: n, cpu: cpu / time.Duration(n), wall: wall / time.Duration(n)}
 }
 
-// threadCPU is the calling thread's user+system CPU time.
+// threadCPU is the calling thread's CPU time, exact to the nanosecond (getrusage lags by up to
+// a scheduler tick for the running thread, too coarse for short slices).
 func threadCPU() time.Duration {
-	const rusageThread = 1 // RUSAGE_THREAD, Linux
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		fatalf("getrusage: %v", err)
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		fatalf("clock_gettime: %v", err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // ---- a level ----
@@ -515,17 +519,40 @@ func runLevel(ctx context.Context, o options, srv *server, rb *rsaBench, tokenUR
 		res.signed += len(grants)
 		signedAt := time.Now()
 
+		// Fire in short slices, each followed by a short baseline measurement while the server is
+		// idle: the machine's speed drifts within seconds, so both sides see the same machine.
+		// The server's CPU is read once around the whole firing phase (cumulative counters),
+		// so its idle moments between slices count too.
 		t0, s0, err := cpuTicks(pid)
 		if err != nil {
 			return res, err
 		}
-		start := time.Now()
-		deadline := start.Add(fire)
-		if d := signedAt.Add(roundFire); d.Before(deadline) {
-			deadline = d
+		roundEnd := time.Now().Add(fire)
+		if d := signedAt.Add(roundFire); d.Before(roundEnd) {
+			roundEnd = d
 		}
-		lat, nerr, ferr := fire1(ctx, hc, tokenURL, grants, conc, deadline)
-		window := time.Since(start)
+		var lat []time.Duration
+		var window time.Duration
+		nerr, pos := 0, 0
+		ferr := ""
+		for pos < len(grants) && time.Now().Before(roundEnd) && ctx.Err() == nil {
+			start := time.Now()
+			until := start.Add(sliceFire)
+			if roundEnd.Before(until) {
+				until = roundEnd
+			}
+			l, ne, fe := fire1(ctx, hc, tokenURL, grants[pos:], conc, until)
+			window += time.Since(start)
+			pos += len(l) + ne
+			lat, nerr = append(lat, l...), nerr+ne
+			if ferr == "" {
+				ferr = fe
+			}
+			res.base = res.base.add(rb.measure(sliceBaseline))
+			if len(l) == 0 && ne > 0 {
+				break
+			}
+		}
 		t1, s1, err := cpuTicks(pid)
 		if err != nil {
 			return res, err
@@ -533,9 +560,6 @@ func runLevel(ctx context.Context, o options, srv *server, rb *rsaBench, tokenUR
 		if rss, err := rssKB(pid); err == nil && rss > res.rssMax {
 			res.rssMax = rss
 		}
-		// The machine's speed drifts (other tenants, frequency): measure the baseline again
-		// after every round, while the server is idle, and compare each level with its own.
-		res.base = res.base.add(rb.measure(roundBaseline))
 		res.window += window
 		res.cpuTicks += t1 - t0
 		res.sysTicks += s1 - s0
@@ -664,8 +688,8 @@ func printReport(w io.Writer, o options, base baseline, rs []levelResult) {
 	}
 	fmt.Fprintf(w, "## Token endpoint load (%s per level, kid grants, RSA-2048, %d CPUs)\n\n", strings.Join(bound, " or "), runtime.NumCPU())
 	fmt.Fprintf(w, "Baseline (this process, one goroutine): one RSA-2048 PKCS#1 v1.5 SHA-256 verification + one RS256 signature = **%.0f µs** CPU (%.0f µs wall, %d pairs) before the first level; "+
-		"it is measured again after every round of each level (%s each, the server idle), and each level's ratio divides by its own.\n\n",
-		micros(base.cpu), micros(base.wall), base.n, roundBaseline)
+		"within each level it is measured again for %s after every %s slice of firing (the server idle), and each level's ratio divides by its own.\n\n",
+		micros(base.cpu), micros(base.wall), base.n, sliceBaseline, sliceFire)
 	fmt.Fprintln(w, "| clients | tokens | errors | tokens/s | p50 | p99 | server CPU/token (sys) | baseline in the level | ratio to baseline | RSS start → end (max) |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rs {

@@ -213,7 +213,7 @@ func (s *Sim) sweepJTIs() {
 			for _, env := range Environments {
 				now := s.worlds[env].clock.now().Unix()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if _, err := s.wdb.ExecContext(ctx, `DELETE FROM sim_used_jtis WHERE env = ? AND exp < ?`, env, now); err != nil {
+				if err := s.jtis.sweep(ctx, env, now); err != nil {
 					s.log.Warn("sweep used jtis", "env", env, "err", err)
 				}
 				cancel()

@@ -102,7 +102,7 @@ type Sim struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	insertJTI *sql.Stmt
+	jtis *jtiStore
 }
 
 // world is one environment.
@@ -155,8 +155,12 @@ func Open(ctx context.Context, cfg Config) (*Sim, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.sweepJTIs()
+	go func() {
+		defer s.wg.Done()
+		s.jtis.run(s.stop)
+	}()
 	return s, nil
 }
 
@@ -200,10 +204,8 @@ func (c *Config) setDefaults() error {
 
 func (s *Sim) open(ctx context.Context) error {
 	var err error
-	s.insertJTI, err = s.wdb.PrepareContext(ctx,
-		`INSERT INTO sim_used_jtis (env, client_id, jti, exp) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return fmt.Errorf("prepare jti insert: %w", err)
+	if s.jtis, err = newJTIStore(ctx, s.wdb, s.rdb, s.log); err != nil {
+		return err
 	}
 	var seed *SeedFile
 	if s.cfg.SeedFile != "" {
@@ -312,8 +314,8 @@ func (s *Sim) Close() error {
 
 func (s *Sim) closeDBs() error {
 	var errs []error
-	if s.insertJTI != nil {
-		errs = append(errs, s.insertJTI.Close())
+	if s.jtis != nil {
+		errs = append(errs, s.jtis.close())
 	}
 	errs = append(errs, s.rdb.Close(), s.wdb.Close())
 	if err := errors.Join(errs...); err != nil {

@@ -209,6 +209,8 @@ func TestTokenGrantRules(t *testing.T) {
 		{name: "iat missing", g: with(f.mainGrant(readScope), "iat", nil), status: 400, err: "invalid_grant", desc: "iat"},
 		{name: "nbf in the future", g: with(f.mainGrant(readScope), "nbf", now.Unix()+60), status: 400, err: "invalid_grant", desc: "nbf"},
 		{name: "jti reused", g: reused, status: 400, err: "invalid_grant", code: "MP-012", desc: "Grant is used before"},
+		{name: "jti reused in a new grant", g: with(with(f.mainGrant(readScope), "jti", reused.claims["jti"]), "exp", now.Unix()+60),
+			status: 400, err: "invalid_grant", code: "MP-012", desc: "Grant is used before"},
 		{name: "unknown claim", g: with(f.mainGrant(readScope), "foo", "bar"), status: 400, err: "invalid_request", desc: "Invalid assertion"},
 		{name: "scope missing", g: with(f.mainGrant(readScope), "scope", nil), status: 400, err: "invalid_scope"},
 		{name: "scope not on client", g: f.mainGrant(readScope + " altinn:broker.write"), status: 400, err: "invalid_scope", code: "MP-200",
