@@ -2,13 +2,16 @@
 // "Speed"). It starts `portal sim` as a child process on a free loopback port with a temporary
 // data directory, registers a client with an RSA-2048 key through the simulated self-service API
 // (authenticated with the admin client's x5c grant), and then, for each concurrency level, posts
-// freshly signed kid grants (a new jti each) to the token endpoint.
+// freshly signed kid grants (a new jti each) to the token endpoint, each client on a kept-alive
+// HTTP/1.1 connection of its own with one request in flight.
 //
 // Grants are signed in rounds before they are fired, while the server is idle, so the client's
 // signing neither competes with the server for CPU during a firing window nor counts in the
 // server's CPU time. Each round fires at most the grants signed for it and ends well before their
-// iat leaves the simulator's ±10 s window. The server's CPU time (utime+stime from
-// /proc/PID/stat) and the measured time are summed over the firing windows only.
+// iat leaves the simulator's ±10 s window. A round fires in short slices, each followed by a
+// short measurement of the baseline while the server is idle, because this machine's speed
+// drifts within seconds. The server's CPU time (utime+stime from /proc/PID/stat) is read around
+// each round's firing, so its idle moments between slices count too.
 //
 // The report is a Markdown table on stdout: throughput, p50/p99 latency, errors, server CPU per
 // issued token, its ratio to one RSA-2048 PKCS#1 v1.5 SHA-256 verification plus one RS256
@@ -19,6 +22,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -465,15 +469,12 @@ func threadCPU() time.Duration {
 
 func runLevel(ctx context.Context, o options, srv *server, rb *rsaBench, tokenURL, clientID, issuer string, signer maskinporten.Signer, conc int) (levelResult, error) {
 	res := levelResult{conc: conc}
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        conc,
-		MaxIdleConnsPerHost: conc,
-		MaxConnsPerHost:     conc,
-		IdleConnTimeout:     time.Minute,
-	}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	conns := make([]*tokenConn, conc)
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
 	pid := srv.pid()
 	var err error
 	if res.rssStart, err = rssKB(pid); err != nil {
@@ -541,7 +542,7 @@ func runLevel(ctx context.Context, o options, srv *server, rb *rsaBench, tokenUR
 			if roundEnd.Before(until) {
 				until = roundEnd
 			}
-			l, ne, fe := fire1(ctx, hc, tokenURL, grants[pos:], conc, until)
+			l, ne, fe := fire1(ctx, conns, tokenURL, grants[pos:], until)
 			window += time.Since(start)
 			pos += len(l) + ne
 			lat, nerr = append(lat, l...), nerr+ne
@@ -632,9 +633,11 @@ func signRound(signer maskinporten.Signer, issuer, clientID string, n int) ([]st
 	return grants, nil
 }
 
-// fire1 posts grants with conc workers until they run out or deadline passes. It returns the
-// latencies of the 200 answers, the number of failures and the first failure.
-func fire1(ctx context.Context, hc *http.Client, tokenURL string, grants []string, conc int, deadline time.Time) ([]time.Duration, int, string) {
+// fire1 posts grants on len(conns) connections, one request in flight on each, until they
+// run out or deadline passes. It returns the latencies of the 200 answers, the number of
+// failures and the first failure.
+func fire1(ctx context.Context, conns []*tokenConn, tokenURL string, grants []string, deadline time.Time) ([]time.Duration, int, string) {
+	conc := len(conns)
 	var next atomic.Int64
 	lats := make([][]time.Duration, conc)
 	errs := make([]int, conc)
@@ -647,8 +650,11 @@ func fire1(ctx context.Context, hc *http.Client, tokenURL string, grants []strin
 				if i >= len(grants) {
 					return
 				}
+				if conns[w] == nil {
+					conns[w] = &tokenConn{url: tokenURL}
+				}
 				t := time.Now()
-				status, body, err := postForm(ctx, hc, tokenURL, grants[i])
+				status, body, err := conns[w].post(grants[i])
 				d := time.Since(t)
 				switch {
 				case err != nil:
@@ -672,6 +678,60 @@ func fire1(ctx context.Context, hc *http.Client, tokenURL string, grants []strin
 	}
 	fe, _ := firstErr.Load().(string)
 	return all, n, fe
+}
+
+// tokenConn is one client: a kept-alive HTTP/1.1 connection on which its goroutine writes a
+// request and reads the answer itself (net/http's Transport hands both to goroutines of its
+// own, which adds client-side latency that leaves the server idle between requests).
+type tokenConn struct {
+	url  string
+	conn net.Conn
+	br   *bufio.Reader
+	buf  []byte
+}
+
+func (c *tokenConn) post(assertion string) (int, []byte, error) {
+	if c.conn == nil {
+		u, err := url.Parse(c.url)
+		if err != nil {
+			return 0, nil, err
+		}
+		conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			return 0, nil, err
+		}
+		c.conn, c.br = conn, bufio.NewReader(conn)
+		c.buf = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ", u.RequestURI(), u.Host)
+	}
+	form := "grant_type=" + url.QueryEscape(maskinporten.GrantType) + "&assertion=" + url.QueryEscape(assertion)
+	head := len(c.buf)
+	req := strconv.AppendInt(c.buf, int64(len(form)), 10)
+	req = append(req, "\r\n\r\n"...)
+	req = append(req, form...)
+	c.buf = req[:head]
+	_ = c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.conn.Write(req); err != nil {
+		c.close()
+		return 0, nil, err
+	}
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		c.close()
+		return 0, nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		c.close()
+	}
+	return resp.StatusCode, body, err
+}
+
+func (c *tokenConn) close() {
+	if c != nil && c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
 }
 
 // ---- report ----
