@@ -231,6 +231,9 @@ func (s *Service) Rotation(ctx context.Context, p *auth.Principal, env, clientID
 	}
 	v := RotationView{Keys: ks, Full: len(ks.Keys) >= MaxKeys, NeedsName: e.Prod}
 	r, err := s.db.OpenRotation(ctx, env, clientID)
+	if err == nil {
+		r, err = s.settled(ctx, r)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return v, nil
 	}
@@ -313,13 +316,26 @@ func (s *Service) grantToSign(ctx context.Context, up Upstream, env, clientID, k
 // running proof.
 func (s *Service) RotationProof(ctx context.Context, p *auth.Principal, env, clientID string) (Rotation, error) {
 	_, _, r, err := s.openRotation(ctx, p, env, clientID)
+	if err == nil {
+		r, err = s.settled(ctx, r)
+	}
 	if err != nil {
-		if errors.Is(err, errNoRotation) {
+		if errors.Is(err, errNoRotation) || errors.Is(err, store.ErrNotFound) {
 			return Rotation{}, problem.New(problem.KindNotFound, errNoRotation.Message)
 		}
 		return Rotation{}, err
 	}
 	return s.rotationOf(r), nil
+}
+
+// settled reads r again when no proof of it runs: a proof that ended after r was read had
+// written its outcome before it stopped running, and without the second read a poll would
+// show that proof as over with the outcome of an earlier attempt.
+func (s *Service) settled(ctx context.Context, r store.Rotation) (store.Rotation, error) {
+	if r.State != RotationAdded || s.proofRunning(r.ID) {
+		return r, nil
+	}
+	return s.db.OpenRotation(ctx, r.Env, r.ClientID)
 }
 
 // StartRotation starts replacing oldKID. It refuses while another rotation of the client is
