@@ -213,8 +213,10 @@ func (j *jtiStore) run(stop <-chan struct{}) {
 			return
 		case <-j.wake:
 		}
+		full := j.full
 		if failed {
 			t.Reset(time.Second)
+			full = nil // a backlog waits for the retry too
 		} else {
 			t.Reset(flushEvery)
 		}
@@ -223,12 +225,8 @@ func (j *jtiStore) run(stop <-chan struct{}) {
 			j.flush()
 			return
 		case <-t.C:
-		case <-j.full:
-			if !failed {
-				t.Stop()
-				break
-			}
-			<-t.C
+		case <-full:
+			t.Stop()
 		}
 		failed = j.flush() != nil
 	}
