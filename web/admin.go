@@ -368,6 +368,21 @@ func (s *Server) listEnvironments(c echo.Context) error {
 				st.SyncOK = info.OK
 				st.SyncText = showTime(info.FinishedAt) + ": " + info.Message
 			}
+			if st.PrivilegedPolicy, err = s.deps.Clients.PrivilegedScopes(ctx, e.Name); err != nil {
+				return err
+			}
+			found, err := s.deps.Clients.PrivilegedFindings(ctx, principal(c), e.Name)
+			if err != nil {
+				return err
+			}
+			for _, f := range found {
+				team := f.Team
+				if team == "" {
+					team = "unowned"
+				}
+				st.Privileged = append(st.Privileged, templates.PrivilegedView{Name: f.Name, ClientID: f.ClientID,
+					URL: integrationURL(e.Name, f.ClientID), Team: team, Scopes: f.Scopes, FoundAt: showTime(f.FoundAt)})
+			}
 		}
 		props.Envs[i] = st
 		if s.deps.Health == nil {

@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"database/sql"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"portal/internal/clients"
+	"portal/internal/store"
 	"portal/web"
 )
 
@@ -62,10 +64,11 @@ func TestAuthorizationTable(t *testing.T) {
 		"GET /invite":                                same(404, 404, 404), // no link, nothing shown
 		"POST /invite":                               same(404, 404, 404),
 
-		"GET /envs/:env/integrations":                          same(303, 200, 200),
-		"POST /envs/:env/integrations":                         {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
-		"GET /envs/:env/integrations/new":                      {anon: 303, viewer: 403, member: 200, outsider: 200, admin: 200},
-		"POST /envs/:env/integrations/sync":                    same(303, 303, 303),
+		"GET /envs/:env/integrations":       same(303, 200, 200),
+		"POST /envs/:env/integrations":      {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
+		"GET /envs/:env/integrations/new":   {anon: 303, viewer: 403, member: 200, outsider: 200, admin: 200},
+		"POST /envs/:env/integrations/sync": {anon: 303, viewer: 403, member: 303, outsider: 303, admin: 303}, // a team role; presses within 30 s get a message
+
 		"GET /envs/:env/integrations/:id":                      {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},
 		"GET /envs/:env/integrations/:id/edit":                 {anon: 303, viewer: 403, member: 200, outsider: 404, admin: 200},
 		"POST /envs/:env/integrations/:id/edit":                {anon: 303, viewer: 403, member: 422, outsider: 404, admin: 422},
@@ -193,5 +196,71 @@ func TestAuthorizationTable(t *testing.T) {
 		if !seen[key] {
 			t.Errorf("table lists %s, which is not a registered route", key)
 		}
+	}
+}
+
+// TestPortalClientRouteTable checks every route of an integration against the portal's own
+// admin client, for an administrator and for a member of a team an earlier version let it be
+// given to: apart from reading it, every route is refused (403), whatever the form says.
+func TestPortalClientRouteTable(t *testing.T) {
+	// Reading is allowed; a generation is nobody's (404) before the integration is looked at.
+	reads := map[string]int{
+		"GET /envs/:env/integrations/:id":                            200,
+		"GET /envs/:env/integrations/:id/keys":                       200,
+		"GET /envs/:env/integrations/:id/keys/generated/:job":        404,
+		"POST /envs/:env/integrations/:id/keys/generated/:job":       404,
+		"GET /envs/:env/integrations/:id/keys/rotate/generated/:job": 404,
+	}
+	a := newSimApp(t)
+	ctx := t.Context()
+	a.addUser("admin@example.no", "admin")
+	adminP := adminPrincipal(t, a)
+	team, err := a.auth.CreateTeam(ctx, adminP, "Team A", metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.addUser("member@example.no", "member")
+	if err := a.auth.PutMember(ctx, adminP, team.ID, "member@example.no", "member", metaFor()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.clients.Sync(ctx, "tt02"); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := a.sim.AdminCredentials("tt02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Tx(ctx, func(tx *sql.Tx) error { return store.SetIntegrationTeam(ctx, tx, "tt02", cred.ClientID, team.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	params := strings.NewReplacer(":env", "tt02", ":id", cred.ClientID, ":job", "0123456789abcdef0123456789abcdef")
+	n := 0
+	for _, r := range a.web.Routes() {
+		key := r.Method + " " + r.Path
+		if !strings.HasPrefix(r.Path, "/envs/:env/integrations/:id") {
+			continue
+		}
+		n++
+		want, ok := reads[key]
+		if !ok {
+			want = http.StatusForbidden
+		}
+		path := params.Replace(r.Path)
+		for _, who := range []string{"admin", "member"} {
+			c := a.client()
+			c.login(who + "@example.no")
+			var p page
+			if r.Method == http.MethodGet {
+				p = c.get(path)
+			} else {
+				p = c.post(path, url.Values{"key": {clients.NewKey()}, "team": {itoa(team.ID)}, "name": {"x"}, "description": {"x"}, "confirm": {"1"}})
+			}
+			if p.status != want {
+				t.Errorf("%s %s as %s: status %d, want %d", r.Method, path, who, p.status, want)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d integration routes checked", n)
 	}
 }

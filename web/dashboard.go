@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -52,6 +53,17 @@ func (s *Server) showEnv(c echo.Context) error {
 		return errNotFound
 	}
 	props := templates.EnvProps{Layout: s.layout(c, e.Label, ""), Env: s.envSummary(e)}
+	if s.deps.Clients != nil {
+		// Non-administrators see their teams' figures only, never the organisation's.
+		n, err := s.deps.Clients.Counts(c.Request().Context(), principal(c), e.Name)
+		if err != nil {
+			return err
+		}
+		props.Integrations = fmt.Sprintf("%d active, %d of them changed outside the portal (your teams')", n.Integrations, n.Drifted)
+		if n.OrgWide {
+			props.Integrations = fmt.Sprintf("%d active, %d of them changed outside the portal (the whole organisation)", n.Integrations, n.Drifted)
+		}
+	}
 	if s.deps.Health != nil {
 		for _, ch := range s.deps.Health.Check(c.Request().Context(), e.Name) {
 			props.Checks = append(props.Checks, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail,

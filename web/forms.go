@@ -204,7 +204,8 @@ func parseIntegrationForm(v url.Values) (integrationForm, error) {
 // understand falls back to the default instead of failing the page.
 func parseIntegrationQuery(v url.Values) clients.Query {
 	q := clients.Query{Text: field(v, "q", 200), Scope: field(v, "scope", 256), Status: field(v, "status", 16),
-		NoKeys: v.Get("nokeys") == "1", Expiring: v.Get("expiring") == "1", Unowned: v.Get("unowned") == "1"}
+		NoKeys: v.Get("nokeys") == "1", Expiring: v.Get("expiring") == "1", Unowned: v.Get("unowned") == "1",
+		Privileged: v.Get("privileged") == "1"}
 	if !utf8.ValidString(q.Text) || !utf8.ValidString(q.Scope) {
 		q.Text, q.Scope = "", ""
 	}

@@ -87,7 +87,7 @@ func (s *Server) listIntegrations(c echo.Context) error {
 	base := integrationsURL(e.Name)
 	props := templates.IntegrationsProps{Layout: s.layout(c, "Integrations in "+e.Label, "Integrations"), Env: envHeading(e),
 		Action: base, Text: q.Text, Scope: q.Scope, NoKeys: q.NoKeys, Expiring: q.Expiring, Unowned: q.Unowned,
-		ShowUnowned: principal(c).IsAdmin(), Total: pg.Total}
+		ShowUnowned: principal(c).IsAdmin(), Privileged: q.Privileged, Total: pg.Total}
 	if pg.CanAdd {
 		props.NewURL = base + "/new"
 	}
@@ -114,7 +114,8 @@ func (s *Server) listIntegrations(c echo.Context) error {
 		exp, color := expiry(it.NextKeyExpiry, now)
 		props.Rows = append(props.Rows, templates.IntegrationRow{URL: integrationURL(e.Name, it.ClientID), Name: it.Name,
 			ClientID: it.ClientID, Team: it.Team, Unowned: it.TeamID == 0, Scopes: it.Scopes, Keys: it.KeyCount, Expiry: exp,
-			ExpiryColor: color, Active: it.Active, LastChange: showTime(it.LastChange), Drifted: it.Drifted})
+			ExpiryColor: color, Active: it.Active, LastChange: showTime(it.LastChange), Drifted: it.Drifted, Portal: it.Portal,
+			Privileged: it.Privileged})
 	}
 	switch {
 	case pg.Total == 0:
@@ -166,20 +167,31 @@ func (s *Server) syncIntegrations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.deps.Clients.Sync(c.Request().Context(), e.Name)
-	if pe, ok := problem.As(err); ok {
+	res, err := s.deps.Clients.SyncNow(c.Request().Context(), principal(c), e.Name)
+	if pe, ok := problem.As(err); ok && pe.Kind != problem.KindForbidden && pe.Kind != problem.KindNotFound {
 		s.setFlash(c, "warning", pe.Message)
 		return redirect(c, integrationsURL(e.Name))
 	}
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("Synced %d integrations with Digdir in %s.", res.Clients, res.Took.Round(time.Millisecond))
-	if res.Unowned > 0 {
-		msg += fmt.Sprintf(" %d are new and have no owning team.", res.Unowned)
-	}
-	if res.Drifted > 0 {
-		msg += fmt.Sprintf(" %d were changed outside the portal.", res.Drifted)
+	var msg string
+	if res.OrgWide {
+		msg = fmt.Sprintf("Synced %d integrations with Digdir in %s.", res.Integrations, res.Took.Round(time.Millisecond))
+		if res.Unowned > 0 {
+			msg += fmt.Sprintf(" %d are new and have no owning team.", res.Unowned)
+		}
+		if res.Drifted > 0 {
+			msg += fmt.Sprintf(" %d were changed outside the portal.", res.Drifted)
+		}
+		if res.Privileged > 0 {
+			msg += fmt.Sprintf(" %d newly hold privileged scopes.", res.Privileged)
+		}
+	} else {
+		msg = fmt.Sprintf("Synced with Digdir in %s. Your teams have %d active integrations here.", res.Took.Round(time.Millisecond), res.Integrations)
+		if res.Drifted > 0 {
+			msg += fmt.Sprintf(" %d of them were changed outside the portal.", res.Drifted)
+		}
 	}
 	s.setFlash(c, "success", msg)
 	return redirect(c, integrationsURL(e.Name))
@@ -190,7 +202,7 @@ func scopeChoices(scopes []clients.Scope, chosen []string) []templates.ScopeChoi
 	out := make([]templates.ScopeChoice, 0, len(scopes))
 	for _, sc := range scopes {
 		out = append(out, templates.ScopeChoice{Name: sc.Name, Description: sc.Description, ForAll: sc.ForAll,
-			Checked: slices.Contains(chosen, sc.Name)})
+			Checked: slices.Contains(chosen, sc.Name), Privileged: sc.Privileged})
 	}
 	return out
 }
@@ -302,7 +314,7 @@ func (s *Server) showIntegration(c echo.Context) error {
 		ClientID: sm.ClientID, Description: sm.Description, Team: sm.Team, Unowned: sm.TeamID == 0, Active: sm.Active,
 		Stale: d.Stale, Raw: d.Raw, Issuer: d.Issuer, ExampleHeader: d.Example.Header, ExampleClaims: d.Example.Claims,
 		ListURL: integrationsURL(e.Name), SyncedAt: showTime(d.SyncedAt), DriftSince: showTime(d.DriftSince),
-		KeysURL: keysURL(e.Name, sm.ClientID)}
+		KeysURL: keysURL(e.Name, sm.ClientID), Portal: d.PortalClient, Privileged: d.Privileged}
 	for _, f := range d.Fields {
 		props.Facts = append(props.Facts, templates.Change{Field: f.Name, After: f.Value})
 	}
@@ -355,7 +367,7 @@ func (s *Server) editProps(c echo.Context, e Env, f clients.EditForm, d clients.
 		Heading: "Edit " + f.Detail.Summary.Name, Action: base + "/edit", Cancel: base,
 		Name: templates.Field{Value: d.Name}, Description: templates.Field{Value: d.Description},
 		Teams: teamOptions(f.Teams, d.TeamID), Scopes: scopeChoices(f.Scopes, d.Scopes), Key: d.Key, Version: d.Version,
-		Submit: "Review changes"}
+		Submit: "Review changes", KeptPrivileged: f.KeptPrivileged}
 }
 
 func (s *Server) editIntegration(c echo.Context) error {

@@ -90,7 +90,7 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 			}
 			ups[env] = simUpstream(t, s, hc(env, metrics.Maskinporten(cred.SelfServiceURL)), env)
 			envs = append(envs, clients.Env{Name: env, Label: env, Prod: env == "prod", Issuer: "http://sim/" + env + "/maskinporten/",
-				Upstream: ups[env]})
+				Upstream: ups[env], AdminClient: cred.ClientID, AdminScopes: cred.Scopes})
 		}
 		raw := make([]byte, 32)
 		rand.Read(raw)

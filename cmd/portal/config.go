@@ -33,6 +33,10 @@ type EnvConfig struct {
 	// KeyCustody lists how generated keys may be held: "kept" (sealed by the portal) and/or
 	// "handed_out" (downloaded once). Default: both in tt02, only handed_out in prod.
 	KeyCustody []string `json:"key_custody"`
+	// PrivilegedScopes adds scopes only administrators may give an integration, to the
+	// defaults (idporten:dcr*, idporten:scopes* and every scope the admin client holds); a
+	// trailing * matches any scope starting with what precedes it.
+	PrivilegedScopes []string `json:"privileged_scopes"`
 }
 
 // Simulated reports whether the environment runs against the built-in simulators.
@@ -380,6 +384,11 @@ func (c *Config) validate() []string {
 		}
 		if e.KeyCustody != nil && len(e.KeyCustody) == 0 {
 			p = append(p, fmt.Sprintf("environments.%s.key_custody must allow kept, handed_out or both", name))
+		}
+		for _, sc := range e.PrivilegedScopes {
+			if pre, _ := strings.CutSuffix(sc, "*"); pre == "" || strings.ContainsAny(sc, " \t\n") || strings.Contains(pre, "*") {
+				p = append(p, fmt.Sprintf("environments.%s.privileged_scopes: %q is neither a scope nor a prefix ending in * (for example altinn:admin*)", name, sc))
+			}
 		}
 		if e.Simulated() {
 			simulated = true

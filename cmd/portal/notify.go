@@ -240,3 +240,55 @@ func (w expiryWarner) warn(ctx context.Context, now time.Time) {
 			Expires: k.Expires, DaysLeft: int(math.Floor(left.Hours() / 24)), Threshold: threshold})
 	}
 }
+
+// privilegedWarner tells every active administrator about each client found holding privileged
+// scopes, once per finding (a changed scope set is a new finding): the finding's row records
+// that it was told, before the message is queued, so restarts do not tell again.
+type privilegedWarner struct {
+	clients *clients.Service
+	db      *store.DB
+	notify  *notify.Notifier
+	public  string
+	log     *slog.Logger
+}
+
+// warn runs after each sync.
+func (w *privilegedWarner) warn(ctx context.Context, _ string) {
+	if !w.notify.Enabled() || w.clients == nil {
+		return
+	}
+	pending, err := w.clients.PendingPrivileged(ctx)
+	if err != nil || len(pending) == 0 {
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("read privileged-scope findings", "err", err)
+		}
+		return
+	}
+	users, err := w.db.ListUsers(ctx)
+	if err != nil {
+		w.log.Error("read administrators for a privileged-scope finding", "err", err)
+		return
+	}
+	var to []string
+	for _, u := range users {
+		if u.Role == auth.RoleAdmin && !u.Disabled {
+			to = append(to, u.Email)
+		}
+	}
+	if len(to) == 0 {
+		return
+	}
+	for _, f := range pending {
+		claimed, err := w.clients.ClaimPrivileged(ctx, f)
+		if err != nil {
+			w.log.Error("record a privileged-scope notice", "err", err)
+			continue
+		}
+		if !claimed {
+			continue
+		}
+		w.log.Warn("a client holds privileged scopes: administrators told", "env", f.Env, "client_id", f.ClientID, "scopes", f.Scopes)
+		w.notify.Privileged(notify.PrivilegedScopes{To: to, Env: f.Env, Integration: f.Name, ClientID: f.ClientID, Team: f.Team,
+			Scopes: f.Scopes, Link: strings.TrimRight(w.public, "/") + "/envs/" + url.PathEscape(f.Env) + "/integrations/" + url.PathEscape(f.ClientID)})
+	}
+}

@@ -219,6 +219,14 @@ func readAdminFile(path string) (adminFile, error) {
 	return a, nil
 }
 
+// adminPath is where an environment's admin credentials are read from.
+func adminPath(cfg Config, env string) string {
+	if cfg.Envs[env].Simulated() {
+		return cfg.dataPath("sim-" + env + "-admin.json")
+	}
+	return cfg.Envs[env].AdminFile
+}
+
 // envViews describes each environment for the web layer.
 func envViews(cfg Config) []web.Env {
 	var out []web.Env
@@ -229,11 +237,7 @@ func envViews(cfg Config) []web.Env {
 		}
 		v := web.Env{Name: name, Label: ec.Label, Simulated: ec.Simulated(), Org: cfg.OrgCode, OrgNo: cfg.OrgNo,
 			Issuer: ec.Issuer, SelfService: ec.SelfServiceURL, Platform: ec.PlatformURL}
-		path := ec.AdminFile
-		if v.Simulated {
-			path = cfg.dataPath("sim-" + name + "-admin.json")
-		}
-		a, err := readAdminFile(path)
+		a, err := readAdminFile(adminPath(cfg, name))
 		if err != nil {
 			v.Problem = err.Error()
 		} else {
@@ -433,31 +437,40 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		if c, ok := ups[e.Name]; ok {
 			ce.Upstream = c
 		}
+		ce.AdminClient, ce.PrivilegedScopes = e.AdminClient, cfg.Envs[e.Name].PrivilegedScopes
+		if a, err := readAdminFile(adminPath(cfg, e.Name)); err == nil {
+			ce.AdminScopes = a.Scopes
+		}
 		if kc := cfg.Envs[e.Name].KeyCustody; kc != nil {
 			ce.Keys = &clients.KeyPolicy{Kept: slices.Contains(kc, "kept"), HandOut: slices.Contains(kc, "handed_out")}
 		}
 		cenvs = append(cenvs, ce)
 	}
 	gen := keys.NewGenerator(keys.GeneratorConfig{})
+	notifier := newNotifier(cfg, log)
+	warner := &privilegedWarner{db: db, notify: notifier, public: public, log: log}
 	clientsSvc, err := clients.New(db, cenvs, clients.Options{Log: log.With("component", "integrations"), SyncConcurrency: cfg.SyncConcurrency,
-		KEK: kek, Generator: gen})
+		KEK: kek, Generator: gen, AfterSync: warner.warn})
 	if err != nil {
 		gen.Close()
+		notifier.Close(context.Background())
 		return nil, err
 	}
+	warner.clients = clientsSvc
 	tenvs, err := tryEnvs(cfg, envs, ups, m, log)
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
+		notifier.Close(context.Background())
 		return nil, err
 	}
 	trySvc, err := tryit.New(tryit.Config{Envs: tenvs, Clients: clientsSvc, Audit: audit.NewLog(db, nil), Log: log.With("component", "tryit")})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
+		notifier.Close(context.Background())
 		return nil, err
 	}
-	notifier := newNotifier(cfg, log)
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},

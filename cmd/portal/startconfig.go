@@ -52,6 +52,7 @@ func effectiveConfig(cfg Config) map[string]string {
 		out[p+"platform_url"] = e.PlatformURL
 		out[p+"admin_file"] = e.AdminFile
 		out[p+"key_custody"] = fmt.Sprint(e.KeyCustody)
+		out[p+"privileged_scopes"] = fmt.Sprint(e.PrivilegedScopes)
 	}
 	return out
 }

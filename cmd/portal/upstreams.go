@@ -148,11 +148,11 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		return out
 	}
 	step("Self-service API", func() (string, error) {
-		cs, err := c.ListClients(ctx, false)
-		if err != nil {
+		// The page shows it to everyone signed in: the organisation's figures stay off it.
+		if _, err := c.ListClients(ctx, false); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d active integrations", len(cs)), nil
+		return "lists the organisation's integrations with the admin token", nil
 	})
 	return out
 }

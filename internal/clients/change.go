@@ -78,6 +78,9 @@ func (s *Service) NewForm(ctx context.Context, p *auth.Principal, env string) (F
 	if err != nil {
 		return Form{}, err
 	}
+	if scopes, err = s.withoutPrivileged(ctx, p, e, scopes); err != nil {
+		return Form{}, err
+	}
 	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Draft: Draft{Key: NewKey()}}
 	if len(teams) == 1 {
 		f.Draft.TeamID = teams[0].ID
@@ -176,6 +179,9 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, m audit.Meta, e
 		return "", problem.New(problem.KindForbidden, "You are not an owner or member of any team, so there is no team to give an integration to.")
 	}
 	if _, err := e.upstream(); err != nil {
+		return "", err
+	}
+	if err := s.checkPrivileged(ctx, p, e, d.Scopes, nil); err != nil {
 		return "", err
 	}
 	usable, err := s.usableScopes(ctx, e)
@@ -358,6 +364,9 @@ type EditForm struct {
 	Teams  []Team
 	Scopes []Scope
 	Draft  Draft
+	// KeptPrivileged are privileged scopes the client has that the person (not an
+	// administrator) is not offered: an edit keeps them as they are.
+	KeptPrivileged []string
 }
 
 // EditForm prepares the edit form of an integration p may change.
@@ -387,8 +396,20 @@ func (s *Service) EditForm(ctx context.Context, p *auth.Principal, env, clientID
 		}
 	}
 	slices.SortFunc(usable, func(a, b Scope) int { return strings.Compare(a.Name, b.Name) })
-	return EditForm{Detail: d, Teams: teams, Scopes: usable, Draft: Draft{Name: d.Summary.Name, Description: d.Summary.Description,
-		TeamID: d.Summary.TeamID, Scopes: d.Summary.Scopes, Key: NewKey(), Version: d.Version}}, nil
+	offered, err := s.withoutPrivileged(ctx, p, e, usable)
+	if err != nil {
+		return EditForm{}, err
+	}
+	f := EditForm{Detail: d, Teams: teams, Scopes: offered, Draft: Draft{Name: d.Summary.Name, Description: d.Summary.Description,
+		TeamID: d.Summary.TeamID, Scopes: d.Summary.Scopes, Key: NewKey(), Version: d.Version}}
+	if !p.IsAdmin() {
+		for _, sc := range d.Summary.Scopes {
+			if !slices.ContainsFunc(offered, func(o Scope) bool { return o.Name == sc }) {
+				f.KeptPrivileged = append(f.KeptPrivileged, sc)
+			}
+		}
+	}
+	return f, nil
 }
 
 // Plan is what an edit would change, shown before it is sent.
@@ -429,6 +450,9 @@ func (s *Service) planUpdate(ctx context.Context, p *auth.Principal, env, client
 	if err != nil {
 		return Plan{}, nil, it, err
 	}
+	if err := s.checkPrivileged(ctx, p, e, d.Scopes, it.Scopes); err != nil {
+		return Plan{Draft: d}, nil, it, err
+	}
 	usable, err := s.usableScopes(ctx, e)
 	if err != nil {
 		return Plan{}, nil, it, err
@@ -451,6 +475,23 @@ func (s *Service) planUpdate(ctx context.Context, p *auth.Principal, env, client
 	if d.Version != "" && version(cur.Raw) != d.Version {
 		return Plan{Draft: d}, nil, it, problem.New(problem.KindConflict,
 			"The integration was changed in Digdir after you opened this page. Reload it to see the current version, then make your change again.")
+	}
+	if !p.IsAdmin() {
+		// The form does not offer privileged scopes to this person: the client keeps those it
+		// has, whatever the form says, and gets no new ones.
+		if err := s.checkPrivileged(ctx, p, e, d.Scopes, cur.Scopes); err != nil {
+			return Plan{Draft: d}, nil, it, err
+		}
+		pol, err := s.policyOf(ctx, e)
+		if err != nil {
+			return Plan{Draft: d}, nil, it, err
+		}
+		for _, sc := range pol.among(cur.Scopes) {
+			if !slices.Contains(d.Scopes, sc) {
+				d.Scopes = append(d.Scopes, sc)
+			}
+		}
+		slices.Sort(d.Scopes)
 	}
 	plan := Plan{Draft: d, Name: cur.ClientName, Team: teamName(teams, d.TeamID)}
 	if cur.ClientName != d.Name {
@@ -668,6 +709,14 @@ func (s *Service) planCopy(ctx context.Context, p *auth.Principal, env, clientID
 		return CopyPlan{}, nil, problem.New(problem.KindConflict, "Give this integration an owning team before copying it.")
 	}
 	if _, err := target.upstream(); err != nil {
+		return CopyPlan{}, nil, err
+	}
+	// A copy gives the production client the test client's scopes: privileged ones need an
+	// administrator, whether privileged here or there.
+	if err := s.checkPrivileged(ctx, p, s.envs[env], it.Scopes, nil); err != nil {
+		return CopyPlan{}, nil, err
+	}
+	if err := s.checkPrivileged(ctx, p, target, it.Scopes, nil); err != nil {
 		return CopyPlan{}, nil, err
 	}
 	usable, err := s.usableScopes(ctx, target)

@@ -53,6 +53,13 @@ type Env struct {
 	Problem string
 	// Keys says how generated keys may be held; nil takes DefaultKeyPolicy.
 	Keys *KeyPolicy
+	// AdminClient is the client id of the portal's own admin client (from its credentials
+	// file): shown read-only, never changed through the portal.
+	AdminClient string
+	// AdminScopes are the scopes its credentials file says it holds; they are privileged.
+	AdminScopes []string
+	// PrivilegedScopes extend DefaultPrivilegedScopes (a trailing * matches a prefix).
+	PrivilegedScopes []string
 }
 
 // Options tune the service; zero values take the defaults.
@@ -76,6 +83,12 @@ type Options struct {
 	// ProofWindow is how long a rotation's proof keeps trying (default 3 minutes): Digdir says a
 	// key change takes up to two minutes to reach Maskinporten.
 	ProofWindow time.Duration
+	// MinSyncInterval is how long "Sync now" waits between syncs of an environment, whoever
+	// asks (default 30 s).
+	MinSyncInterval time.Duration
+	// AfterSync, when set, runs after each successful sync (in the sync's goroutine), for
+	// example to tell administrators about new privileged-scope findings.
+	AfterSync func(ctx context.Context, env string)
 }
 
 // Service manages integrations.
@@ -102,6 +115,8 @@ type envState struct {
 	Env
 	syncMu  sync.Mutex
 	running *syncRun // the sync in flight, shared by everyone who asks meanwhile
+	// lastAsked is when someone last pressed "Sync now" here (guarded by syncMu).
+	lastAsked time.Time
 
 	scopeMu    sync.Mutex
 	scopes     []Scope
@@ -130,6 +145,9 @@ func New(db *store.DB, envs []Env, opts Options) (*Service, error) {
 	}
 	if opts.ScopeCacheTTL <= 0 {
 		opts.ScopeCacheTTL = 5 * time.Minute
+	}
+	if opts.MinSyncInterval <= 0 {
+		opts.MinSyncInterval = 30 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{db: db, audit: audit.NewLog(db, opts.Now), envs: map[string]*envState{}, log: opts.Log, now: opts.Now,
@@ -239,11 +257,15 @@ func (s *Service) visible(ctx context.Context, p *auth.Principal, env, clientID 
 	return it, nil
 }
 
-// changeable reads a mirror row the person may change.
+// changeable reads a mirror row the person may change. Nobody changes the portal's own admin
+// client through the portal.
 func (s *Service) changeable(ctx context.Context, p *auth.Principal, env, clientID string) (store.Integration, error) {
 	it, err := s.visible(ctx, p, env, clientID)
 	if err != nil {
 		return it, err
+	}
+	if e := s.envs[env]; e != nil && e.isPortalClient(clientID) {
+		return it, errPortalClient(e)
 	}
 	if !canChange(p, it.TeamID) {
 		return it, errReadOnly(it.TeamName)

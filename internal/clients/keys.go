@@ -132,7 +132,7 @@ func (s *Service) Keys(ctx context.Context, p *auth.Principal, env, clientID str
 		}
 	}
 	ks := KeySet{Env: e.Env, Summary: summary(it), Version: keySetVersion(set.Keys), Stale: stale,
-		CanChange: canChange(p, it.TeamID) && it.Active && e.Upstream != nil, Policy: e.keyPolicy(),
+		CanChange: canChange(p, it.TeamID) && it.Active && e.Upstream != nil && !e.isPortalClient(clientID), Policy: e.keyPolicy(),
 		SuggestedKID: keys.SuggestKID(it.Name, e.Name, s.now())}
 	seen, err := s.db.KeysFirstSeen(ctx, env, clientID)
 	if err != nil {
@@ -677,6 +677,9 @@ func (s *Service) PlanKeyDeletion(ctx context.Context, p *auth.Principal, env, c
 	ks, err := s.Keys(ctx, p, env, clientID)
 	if err != nil {
 		return KeyDeletion{}, err
+	}
+	if e := s.envs[env]; e.isPortalClient(clientID) {
+		return KeyDeletion{}, errPortalClient(e)
 	}
 	if !ks.CanChange {
 		return KeyDeletion{}, errReadOnly(ks.Summary.Team)

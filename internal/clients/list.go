@@ -39,7 +39,9 @@ type Query struct {
 	NoKeys   bool
 	Expiring bool // a key expires within ExpiryWarning
 	Unowned  bool
-	Sort     string // name (default), client_id, team, expiry, changed
+	// Privileged keeps only clients holding privileged scopes (other than the admin client).
+	Privileged bool
+	Sort       string // name (default), client_id, team, expiry, changed
 	Desc     bool
 	Page     int // from 1
 }
@@ -57,6 +59,8 @@ type Summary struct {
 	Active        bool
 	LastChange    time.Time
 	Drifted       bool
+	Portal        bool // the portal's own admin client
+	Privileged    bool // holds privileged scopes without being the admin client
 }
 
 // Page is one page of the list with what the page needs around it.
@@ -84,7 +88,7 @@ func (s *Service) List(ctx context.Context, p *auth.Principal, env string, q Que
 		q.Page = 1
 	}
 	sq := store.IntegrationQuery{Env: e.Name, Text: q.Text, TeamID: q.TeamID, Scope: q.Scope, NoKeys: q.NoKeys,
-		Unowned: q.Unowned, Sort: q.Sort, Desc: q.Desc, Limit: PerPage, Offset: (q.Page - 1) * PerPage}
+		Unowned: q.Unowned, Privileged: q.Privileged, Sort: q.Sort, Desc: q.Desc, Limit: PerPage, Offset: (q.Page - 1) * PerPage}
 	switch q.Status {
 	case StatusAll:
 	case StatusInactive:
@@ -119,8 +123,19 @@ func (s *Service) List(ctx context.Context, p *auth.Principal, env string, q Que
 	if err != nil {
 		return Page{}, err
 	}
+	if !p.IsAdmin() {
+		info.Message = withoutCounts(info)
+	}
+	flagged, err := s.db.PrivilegedFindings(ctx, e.Name)
+	if err != nil {
+		return Page{}, err
+	}
+	privileged := map[string]bool{}
+	for _, f := range flagged {
+		privileged[f.ClientID] = true
+	}
 	pg := Page{Env: e.Env, Query: q, Total: total, Pages: (total + PerPage - 1) / PerPage, Sync: info, Teams: teams,
-		CanSync: e.Upstream != nil}
+		CanSync: e.Upstream != nil && maySync(p)}
 	for _, t := range teams {
 		if canChange(p, t.ID) {
 			pg.CanAdd = e.Upstream != nil
@@ -129,7 +144,7 @@ func (s *Service) List(ctx context.Context, p *auth.Principal, env string, q Que
 	for _, r := range rows {
 		pg.Items = append(pg.Items, Summary{ClientID: r.ClientID, Name: r.Name, Description: r.Description, TeamID: r.TeamID,
 			Team: r.TeamName, Scopes: r.Scopes, KeyCount: r.KeyCount, NextKeyExpiry: r.NextKeyExpiry, Active: r.Active,
-			LastChange: r.LastChange, Drifted: r.Drift != ""})
+			LastChange: r.LastChange, Drifted: r.Drift != "", Portal: e.isPortalClient(r.ClientID), Privileged: privileged[r.ClientID]})
 	}
 	return pg, nil
 }

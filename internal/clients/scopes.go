@@ -16,6 +16,7 @@ type Scope struct {
 	Name        string
 	Description string
 	ForAll      bool // accessible to every organisation, no grant needed
+	Privileged  bool // only administrators may give it to an integration (set in forms)
 }
 
 // usableScopes lists what the organisation may use in an environment: scopes granted to it

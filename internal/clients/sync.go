@@ -28,7 +28,9 @@ type SyncResult struct {
 	Drifted   int // clients changed outside the portal since the last sync
 	Adopted   int // intents whose outcome the sync settled
 	KeyErrors int // key sets that could not be read (their last-seen set is kept)
-	Took      time.Duration
+	// Privileged counts new findings of clients holding privileged scopes.
+	Privileged int
+	Took       time.Duration
 }
 
 type syncRun struct {
@@ -71,7 +73,10 @@ func (s *Service) startSync(e *envState) *syncRun {
 			s.log.Warn("sync failed", "env", e.Name, "err", run.err)
 		} else {
 			s.log.Info("synced", "env", e.Name, "clients", run.res.Clients, "written", run.res.Written,
-				"unowned", run.res.Unowned, "drifted", run.res.Drifted, "took", run.res.Took)
+				"unowned", run.res.Unowned, "drifted", run.res.Drifted, "privileged", run.res.Privileged, "took", run.res.Took)
+			if s.opts.AfterSync != nil {
+				s.opts.AfterSync(ctx, e.Name)
+			}
 		}
 		e.syncMu.Lock()
 		e.running = nil
@@ -199,12 +204,15 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 			if out.adopted {
 				res.Adopted++
 			}
-			if out.unowned {
+			if out.unowned && !e.isPortalClient(reg.ClientID) {
 				res.Unowned++
 				unowned = append(unowned, reg.ClientID)
 			}
 		}
 		if err := r.expireIntents(ctx); err != nil {
+			return err
+		}
+		if res.Privileged, err = s.findPrivileged(ctx, tx, e, list, now); err != nil {
 			return err
 		}
 		if len(unowned) > 0 {
@@ -285,6 +293,16 @@ func (r *reconciler) apply(ctx context.Context, reg *maskinporten.Registration, 
 		}
 	case old == nil:
 		out.unowned = true
+	case r.env.isPortalClient(reg.ClientID) && old.TeamID != 0:
+		// The portal's own admin client belongs to no team, whatever an earlier version allowed.
+		next.TeamID, next.TeamName = 0, ""
+		ev := audit.New(systemMeta, "integration.portal_client_unassigned", audit.Success, map[string]any{
+			"team_before": old.TeamName, "note": "the portal's own admin client belongs to no team"})
+		ev.Env, ev.TeamID, ev.TargetType, ev.Target = r.env.Name, old.TeamID, "integration", reg.ClientID
+		if _, err := audit.Record(ctx, r.tx, ev, r.now); err != nil {
+			return out, err
+		}
+		fallthrough
 	default:
 		if changes := noteDrift(*old, &next, r.now); changes != nil {
 			out.drifted = true

@@ -64,6 +64,10 @@ type Detail struct {
 	Stale       string // why the page shows the mirror without a fresh read
 	SyncedAt    time.Time
 	ClientOrgNo string
+	// PortalClient is set on the portal's own admin client: read-only, no team.
+	PortalClient bool
+	// Privileged lists the privileged scopes it holds (see DefaultPrivilegedScopes).
+	Privileged []string
 }
 
 // Example is a ready-made grant for the client: header and claims, unsigned.
@@ -132,7 +136,13 @@ func (s *Service) refreshIfStale(ctx context.Context, e *envState, it store.Inte
 
 func (s *Service) detail(ctx context.Context, p *auth.Principal, e *envState, it store.Integration, stale string) (Detail, error) {
 	d := Detail{Env: e.Env, Summary: summary(it), Issuer: e.Issuer, Version: version([]byte(it.Raw)), Stale: stale,
-		CanChange: canChange(p, it.TeamID), SyncedAt: it.SyncedAt}
+		CanChange: canChange(p, it.TeamID) && !e.isPortalClient(it.ClientID), SyncedAt: it.SyncedAt,
+		PortalClient: e.isPortalClient(it.ClientID)}
+	pol, err := s.policyOf(ctx, e)
+	if err != nil {
+		return d, err
+	}
+	d.Privileged = pol.among(it.Scopes)
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, []byte(it.Raw), "", "  ") == nil {
 		d.Raw = pretty.String()

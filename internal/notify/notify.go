@@ -78,9 +78,21 @@ type KeyExpiry struct {
 	Threshold   int // 30, 7 or 1: the warning this is
 }
 
+// PrivilegedScopes tells administrators that a client other than the portal's admin client
+// holds privileged scopes (Digdir's self-service admin scopes and the like).
+type PrivilegedScopes struct {
+	To          []string
+	Env         string
+	Integration string
+	ClientID    string
+	Team        string // "" when unowned
+	Scopes      []string
+	Link        string // the integration's page
+}
+
 // message is one rendered notification, ready for every channel.
 type message struct {
-	kind    string // "invitation", "password_link", "key_expiry"
+	kind    string // "invitation", "password_link", "key_expiry", "privileged_scopes"
 	to      []string
 	subject string
 	text    string
@@ -170,6 +182,12 @@ func (n *Notifier) PasswordLink(pl PasswordLink) bool {
 // KeyExpiry queues a key-expiry warning. It reports whether the message was queued.
 func (n *Notifier) KeyExpiry(k KeyExpiry) bool {
 	return n.enqueue(renderKeyExpiry(k))
+}
+
+// Privileged queues a privileged-scope finding for administrators. It reports whether the
+// message was queued.
+func (n *Notifier) Privileged(p PrivilegedScopes) bool {
+	return n.enqueue(renderPrivileged(p))
 }
 
 func (n *Notifier) enqueue(m message) (queued bool) {

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,21 @@ func renderKeyExpiry(k KeyExpiry) message {
 		subject: fmt.Sprintf("[%s] A key of %s %s", k.Env, k.Integration, when), text: text,
 		data: map[string]any{"env": k.Env, "integration": k.Integration, "client_id": k.ClientID, "kid": k.Kid,
 			"expires_at": k.Expires.UTC().Format(time.RFC3339), "days_left": k.DaysLeft, "threshold": k.Threshold, "owners": k.To}}
+}
+
+func renderPrivileged(p PrivilegedScopes) message {
+	team := p.Team
+	if team == "" {
+		team = "no team (unowned)"
+	}
+	text := fmt.Sprintf("The integration %s (client %s, team %s) in %s holds privileged scopes: %s.\n\n"+
+		"Whoever holds one of its keys can change every integration of the organisation, the portal's own admin client included, "+
+		"straight through Digdir's API. Remove these scopes unless the integration really needs them:\n\n%s\n",
+		p.Integration, p.ClientID, team, p.Env, strings.Join(p.Scopes, ", "), p.Link)
+	return message{kind: "privileged_scopes", to: p.To,
+		subject: fmt.Sprintf("[%s] %s holds privileged scopes", p.Env, p.Integration), text: text,
+		data: map[string]any{"env": p.Env, "integration": p.Integration, "client_id": p.ClientID, "team": p.Team,
+			"scopes": p.Scopes, "link": p.Link}}
 }
 
 func plural(n int, word string) string {

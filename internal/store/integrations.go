@@ -218,6 +218,8 @@ type IntegrationQuery struct {
 	NoKeys         bool
 	ExpiringBefore time.Time
 	Unowned        bool
+	Privileged     bool // only clients with a privileged-scope finding
+	Drifted        bool // only clients changed outside the portal
 	Sort           string
 	Desc           bool
 	Limit, Offset  int
@@ -261,6 +263,12 @@ func (d *DB) ListIntegrations(ctx context.Context, q IntegrationQuery) ([]Integr
 	}
 	if q.Unowned {
 		where = append(where, "i.team_id IS NULL")
+	}
+	if q.Drifted {
+		where = append(where, "i.drifted")
+	}
+	if q.Privileged {
+		where = append(where, "EXISTS (SELECT 1 FROM privileged_findings f WHERE f.env = i.env AND f.client_id = i.client_id)")
 	}
 	cond := " WHERE " + strings.Join(where, " AND ")
 
@@ -371,7 +379,7 @@ type Intent struct {
 	CreatedAt      time.Time
 }
 
-const intentColumns = "id, env, idempotency_key, action, actor_id, team_id, request, state, coalesce(client_id, ''), message, created_at"
+const intentColumns = "id, env, idempotency_key, action, actor_id, coalesce(team_id, 0), request, state, coalesce(client_id, ''), message, created_at"
 
 func scanIntent(row interface{ Scan(...any) error }) (Intent, error) {
 	var in Intent
@@ -383,9 +391,14 @@ func scanIntent(row interface{ Scan(...any) error }) (Intent, error) {
 }
 
 // InsertIntent records an open intent; ErrConflict when its idempotency key was used before.
+// TeamID 0 (a change to an unowned integration) is stored as no team.
 func InsertIntent(ctx context.Context, tx *sql.Tx, in Intent) (int64, error) {
+	var team any
+	if in.TeamID != 0 {
+		team = in.TeamID
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO integration_intents (env, idempotency_key, action, actor_id, team_id, request, state, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'open', ?)`, in.Env, in.IdempotencyKey, in.Action, in.ActorID, in.TeamID, in.Request, FormatTime(in.CreatedAt))
+		VALUES (?, ?, ?, ?, ?, ?, 'open', ?)`, in.Env, in.IdempotencyKey, in.Action, in.ActorID, team, in.Request, FormatTime(in.CreatedAt))
 	if isUnique(err) {
 		return 0, fmt.Errorf("insert intent: %w", ErrConflict)
 	}
