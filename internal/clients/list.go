@@ -42,8 +42,8 @@ type Query struct {
 	// Privileged keeps only clients holding privileged scopes (other than the admin client).
 	Privileged bool
 	Sort       string // name (default), client_id, team, expiry, changed
-	Desc     bool
-	Page     int // from 1
+	Desc       bool
+	Page       int // from 1
 }
 
 // Summary is one row of the list.
