@@ -32,6 +32,8 @@ func TestConfigErrorsAreUsageErrors(t *testing.T) {
 	os.WriteFile(broken, []byte(`{"addr": `), 0o600)
 	sync := filepath.Join(dir, "sync.json")
 	os.WriteFile(sync, []byte(`{"sync_interval": "1s", "sync_concurrency": 100}`), 0o600)
+	privileged := filepath.Join(dir, "privileged.json")
+	os.WriteFile(privileged, []byte(`{"environments": {"tt02": {"privileged_scopes": ["altinn:admin*", "*", "a b"]}}}`), 0o600)
 	realEnv := filepath.Join(dir, "real.json")
 	os.WriteFile(realEnv, []byte(`{"environments": {"prod": {"maskinporten_issuer": "https://maskinporten.no/"}}}`), 0o600)
 	tests := []struct {
@@ -48,6 +50,7 @@ func TestConfigErrorsAreUsageErrors(t *testing.T) {
 		{"missing config", []string{"serve", "--config", filepath.Join(dir, "none.json")}, nil, []string{"cannot be opened"}},
 		{"real env half configured", []string{"serve", "--config", realEnv}, nil, []string{"environments.prod.selfservice_url", "environments.prod.admin_file"}},
 		{"sync too eager", []string{"serve", "--config", sync}, nil, []string{"sync_interval must be at least 10s", "sync_concurrency 100"}},
+		{"privileged scopes", []string{"serve", "--config", privileged}, nil, []string{`privileged_scopes: "*" is neither`, `"a b" is neither`}},
 		{"short session key", []string{"serve"}, map[string]string{"PORTAL_SESSION_KEY": "short"}, []string{"at least 32"}},
 		{"missing key file", []string{"serve"}, map[string]string{"PORTAL_SESSION_KEY_FILE": filepath.Join(dir, "nokey")}, []string{"PORTAL_SESSION_KEY_FILE"}},
 		{"unknown command", []string{"frobnicate"}, nil, []string{"unknown command"}},

@@ -57,7 +57,7 @@ func renderPrivileged(p PrivilegedScopes) message {
 	return message{kind: "privileged_scopes", to: p.To,
 		subject: fmt.Sprintf("[%s] %s holds privileged scopes", p.Env, p.Integration), text: text,
 		data: map[string]any{"env": p.Env, "integration": p.Integration, "client_id": p.ClientID, "team": p.Team,
-			"scopes": p.Scopes, "link": p.Link}}
+			"scopes": p.Scopes, "link": p.Link, "administrators": p.To}}
 }
 
 func plural(n int, word string) string {
