@@ -207,6 +207,8 @@ type worldOptions struct {
 	timeout time.Duration // the maskinporten client's per-call timeout; default 10 s
 	seed    *sim.SeedFile
 	now     func() time.Time // the service's clock
+	// privileged are each environment's configured privileged scopes.
+	privileged []string
 }
 
 // world is one simulator serving tt02 and prod, a fresh database with two teams, the service
@@ -317,7 +319,8 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		}
 		w.mp[env] = mp
 		w.up[env] = &hooked{Upstream: mp}
-		envs = append(envs, clients.Env{Name: env, Label: labels[env], Prod: env == "prod", Issuer: a.Issuer, Upstream: w.up[env]})
+		envs = append(envs, clients.Env{Name: env, Label: labels[env], Prod: env == "prod", Issuer: a.Issuer, Upstream: w.up[env],
+			PrivilegedScopes: o.privileged})
 	}
 	w.svc, err = clients.New(db, envs, clients.Options{Now: o.now})
 	if err != nil {
