@@ -168,8 +168,10 @@ func errPortalClient(e *envState) error {
 // findPrivileged records which clients hold privileged scopes without being the admin client:
 // a new finding or a changed scope set is audited once (and told to administrators once, by
 // whoever reads PendingPrivileged); a finding whose client lost its privileged scopes, or is
-// gone or inactive, is cleared. It returns how many findings are new.
-func (s *Service) findPrivileged(ctx context.Context, tx *sql.Tx, e *envState, list []maskinporten.Registration, now time.Time) (int, error) {
+// gone or inactive, is cleared. mirror is the mirror as the sync found it, for team names. It
+// returns how many findings are new.
+func (s *Service) findPrivileged(ctx context.Context, tx *sql.Tx, e *envState, list []maskinporten.Registration,
+	mirror map[string]store.Integration, now time.Time) (int, error) {
 	pol := e.basePolicy()
 	for _, reg := range list {
 		if e.isPortalClient(reg.ClientID) {
@@ -177,10 +179,6 @@ func (s *Service) findPrivileged(ctx context.Context, tx *sql.Tx, e *envState, l
 		}
 	}
 	old, err := store.PrivilegedFindingsTx(ctx, tx, e.Name)
-	if err != nil {
-		return 0, err
-	}
-	mirror, err := store.IntegrationsTx(ctx, tx, e.Name)
 	if err != nil {
 		return 0, err
 	}

@@ -212,7 +212,7 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 		if err := r.expireIntents(ctx); err != nil {
 			return err
 		}
-		if res.Privileged, err = s.findPrivileged(ctx, tx, e, list, now); err != nil {
+		if res.Privileged, err = s.findPrivileged(ctx, tx, e, list, mirror, now); err != nil {
 			return err
 		}
 		if len(unowned) > 0 {
