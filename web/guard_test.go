@@ -129,7 +129,7 @@ func TestSignInThrottleHoldsUnderConcurrency(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			// A hash dear enough that the attempts overlap.
-			a := newGuardApp(t, auth.Options{Hash: auth.HashParams{Memory: 1024, Time: 1, Threads: 1}, MaxHashing: 64}, nil)
+			a := newGuardApp(t, auth.Options{Hash: auth.HashParams{Memory: 4096, Time: 2, Threads: 1}, MaxHashing: 64}, nil)
 			a.addUser("ada@example.no", "member")
 			clients := make([]*client, tc.n)
 			forms := make([]url.Values, tc.n)
