@@ -132,17 +132,16 @@ func (s *Service) hash(ctx context.Context, pw string) (string, error) {
 }
 
 // verify checks a password within the gate; a password over the length limit is refused
-// without hashing.
-func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error, error) {
+// without hashing. hashErr says the stored hash is unusable; err that no check was made
+// (every slot stayed busy, or the request ended).
+func (s *Service) verify(ctx context.Context, hash, pw string) (ok bool, hashErr, err error) {
 	if len(pw) > MaxPasswordLength {
 		return false, nil, nil
 	}
-	var ok bool
-	var verr error
-	if gerr := s.gate.run(ctx, s.now(), func() { ok, verr = VerifyPassword(hash, pw) }); gerr != nil {
-		return false, nil, gerr
+	if err := s.gate.run(ctx, s.now(), func() { ok, hashErr = VerifyPassword(hash, pw) }); err != nil {
+		return false, nil, err
 	}
-	return ok, verr, nil
+	return ok, hashErr, nil
 }
 
 // ---- single-use link forms ----
