@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +44,13 @@ func (s *Server) usersProps(c echo.Context) (templates.AdminUsersProps, error) {
 		return templates.AdminUsersProps{}, err
 	}
 	props := templates.AdminUsersProps{Layout: s.layout(c, "Users", "Users"), Action: "/admin/users", Roles: roleOptions("")}
+	emails := make(map[int64]string, len(users))
 	for _, u := range users {
-		row := templates.UserRow{URL: userURL(u.ID), Name: u.Name, Email: u.Email, Role: u.Role, Disabled: u.Disabled}
+		emails[u.ID] = u.Email
+	}
+	for _, u := range users {
+		row := templates.UserRow{URL: userURL(u.ID), Name: u.Name, Email: u.Email, Role: u.Role, Disabled: u.Disabled,
+			Pending: u.PendingApproval, Created: createdText(u.CreatedVia, u.CreatedAt, emails[u.CreatedBy])}
 		var names []string
 		for _, m := range teams[u.ID] {
 			names = append(names, m.TeamName+" ("+m.Role+")")
@@ -112,10 +118,24 @@ func (s *Server) showUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	by := ""
+	if u.CreatedBy != 0 {
+		if creator, _, err := s.deps.Auth.User(c.Request().Context(), p, u.CreatedBy); err == nil {
+			by = creator.Email
+		}
+	}
+	lock, err := s.deps.Auth.AccountLock(c.Request().Context(), p, id)
+	if err != nil {
+		return err
+	}
 	props := templates.AdminUserProps{Layout: s.layout(c, u.Name, "Users"), Name: u.Name, Email: u.Email, Role: u.Role,
 		Disabled: u.Disabled, Self: u.ID == p.UserID, Roles: roleOptions(u.Role),
 		RoleAction: userURL(id) + "/role", EnableAction: userURL(id) + "/disabled", SessAction: userURL(id) + "/sessions",
-		LinkAction: userURL(id) + "/password-link"}
+		LinkAction: userURL(id) + "/password-link", Created: createdText(u.CreatedVia, u.CreatedAt, by),
+		Pending: u.PendingApproval, ApproveAction: userURL(id) + "/approve", UnlockAction: userURL(id) + "/unlock"}
+	if !lock.Until.IsZero() {
+		props.Locked = "Locked after " + strconv.Itoa(lock.Failures) + " failed sign-ins, until " + showTime(lock.Until) + "."
+	}
 	for _, m := range ms {
 		props.Teams = append(props.Teams, templates.TeamRoleView{Team: m.TeamName, URL: teamURL(m.TeamID), Role: m.Role})
 	}
@@ -165,6 +185,44 @@ func (s *Server) setUserDisabled(c echo.Context) error {
 		}
 		return msg, s.deps.Auth.SetDisabled(c.Request().Context(), principal(c), id, f.Disabled, s.meta(c))
 	})
+}
+
+func (s *Server) approveUser(c echo.Context) error {
+	return s.adminUserAction(c, func(id int64, v url.Values) (string, error) {
+		return "The account is approved; its owner can sign in now.", s.deps.Auth.ApproveUser(c.Request().Context(), principal(c), id, s.meta(c))
+	})
+}
+
+func (s *Server) unlockUser(c echo.Context) error {
+	return s.adminUserAction(c, func(id int64, v url.Values) (string, error) {
+		n, err := s.deps.Auth.UnlockUser(c.Request().Context(), principal(c), id, s.meta(c))
+		return "Sign-in is unlocked; " + itoa(n) + " failed attempt(s) forgotten.", err
+	})
+}
+
+// createdText says how an account was made and by whom, for the user list and page.
+func createdText(via string, at time.Time, by string) string {
+	var what string
+	switch via {
+	case auth.ViaSetup:
+		what = "at setup"
+	case auth.ViaCLI:
+		what = "with the command line"
+	case auth.ViaAdmin:
+		what = "by an administrator"
+	case auth.ViaInvitation:
+		what = "through an invitation"
+	default:
+		return "not recorded"
+	}
+	if by != "" {
+		if via == auth.ViaInvitation {
+			what += " from " + by
+		} else {
+			what = "by " + by
+		}
+	}
+	return what + ", " + showTime(at)
 }
 
 func (s *Server) endUserSessions(c echo.Context) error {

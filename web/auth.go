@@ -47,17 +47,20 @@ func (s *Server) login(c echo.Context) error {
 	}
 	u, err := s.deps.Auth.Login(c.Request().Context(), f.Email, f.Password, s.meta(c))
 	if err != nil {
-		kind := problem.KindOf(err)
-		if kind != problem.KindUnauthenticated && kind != problem.KindThrottled {
+		status := statusOf(err)
+		if status != http.StatusUnauthorized && status != http.StatusTooManyRequests && status != http.StatusForbidden {
 			return err
 		}
-		status := http.StatusUnauthorized
-		if kind == problem.KindThrottled {
-			status = http.StatusTooManyRequests
-		}
 		pe, _ := problem.As(err)
+		msg := pe.Message
+		if until, ok := auth.ThrottledUntil(err); ok {
+			// The same words for every email, known or not: only the time differs, and it
+			// follows from the attempts the asker made.
+			msg = "Too many attempts. Try again after " + until.UTC().Format("15:04") + " UTC."
+			setRetryAfter(c, err)
+		}
 		return render(c, status, templates.LoginPage(templates.LoginProps{Layout: s.layout(c, "Sign in", ""), Action: "/login",
-			Email: f.Email, Error: pe.Message, Next: f.Next}))
+			Email: f.Email, Error: msg, Next: f.Next}))
 	}
 	if err := s.deps.Sessions.Begin(c.Response(), c.Request(), u.ID); err != nil {
 		return err

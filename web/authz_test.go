@@ -34,9 +34,9 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /login":                                same(401, 401, 401),
 		"POST /logout":                               same(303, 303, 303),
 		"GET /setup":                                 same(404, 404, 404),
-		"POST /setup":                                same(422, 422, 422),
+		"POST /setup":                                same(404, 404, 404), // the link is checked before the form
 		"GET /password/set":                          same(404, 404, 404),
-		"POST /password/set":                         same(422, 422, 422),
+		"POST /password/set":                         same(404, 404, 404),
 		"GET /":                                      same(303, 200, 200),
 		"GET /envs/:env":                             same(303, 200, 200),
 		"GET /account":                               same(303, 200, 200),
@@ -51,6 +51,8 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /admin/users/:id/disabled":             same(303, 403, 422),
 		"POST /admin/users/:id/sessions":             same(303, 403, 303),
 		"POST /admin/users/:id/password-link":        same(303, 403, 200),
+		"POST /admin/users/:id/approve":              same(303, 403, 409), // the member is not waiting for approval
+		"POST /admin/users/:id/unlock":               same(303, 403, 303),
 		"GET /admin/environments":                    same(303, 403, 200),
 		"GET /audit":                                 {anon: 303, viewer: 403, member: 403, outsider: 200, admin: 200}, // outsider owns team B
 		"GET /audit/export":                          {anon: 303, viewer: 403, member: 403, outsider: 422, admin: 422}, // no format chosen

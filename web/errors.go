@@ -3,10 +3,13 @@ package web
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"portal/internal/auth"
 	"portal/internal/problem"
 	"portal/templates"
 )
@@ -32,6 +35,8 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case problem.KindUnauthenticated:
 		return http.StatusUnauthorized
+	case problem.KindUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusGatewayTimeout
@@ -50,6 +55,7 @@ var headings = map[int]string{
 	http.StatusUnprocessableEntity:   "Check what you entered",
 	http.StatusTooManyRequests:       "Too many attempts",
 	http.StatusBadGateway:            "An upstream service failed",
+	http.StatusServiceUnavailable:    "The portal is busy",
 	http.StatusGatewayTimeout:        "An upstream service did not answer in time",
 	http.StatusInternalServerError:   "Something went wrong",
 }
@@ -88,7 +94,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status := statusOf(err)
-	if status >= 500 {
+	setRetryAfter(c, err)
+	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
 	}
 	msg := messageOf(err, status)
@@ -110,4 +117,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("render error page", "request_id", requestID(c), "err", rerr)
 		_ = c.String(status, msg)
 	}
+}
+
+// setRetryAfter tells the client when a refused request may be tried again, when the refusal
+// knows.
+func setRetryAfter(c echo.Context, err error) {
+	after, ok := auth.RetryAfter(err)
+	if !ok {
+		return
+	}
+	secs := int64(math.Ceil(after.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }

@@ -56,9 +56,21 @@ func (s *Server) createInvitation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The invitation is stored: deliver the same link by email or webhook when configured. The
-	// page shows it either way, in case the message is slow or lost.
 	link := s.absURL(invitePath, url.Values{"token": {token}})
+	if s.deps.Auth.LinksByEmail() {
+		// With email, the link goes to the invitee's address only: whoever accepts it has
+		// shown that the address is theirs.
+		text := "The invitation link is being emailed to " + inv.Email + ". It works once, until " + showTime(inv.ExpiresAt) +
+			". The link is not shown here: only the invitee receives it."
+		if s.deps.Notify == nil || !s.deps.Notify.SendInvitation(inv.Email, inv.TeamName, inv.Role, inv.InviterName, link, inv.ExpiresAt) {
+			s.log.Error("an invitation email could not be queued", "team", inv.TeamName, "invitation", inv.ID)
+			text = "The invitation is stored, but its email could not be queued. Invite " + inv.Email + " again in a few minutes to send a new link."
+		}
+		s.setFlash(c, "success", text)
+		return redirect(c, teamURL(id))
+	}
+	// Without email the inviter hands the link over; an account made through a non-
+	// administrator's invitation then waits for an administrator's approval.
 	sent := ""
 	if s.deps.Notify != nil && s.deps.Notify.SendInvitation(inv.Email, inv.TeamName, inv.Role, inv.InviterName, link, inv.ExpiresAt) {
 		sent = " It is also being sent to " + inv.Email + "."
@@ -66,7 +78,8 @@ func (s *Server) createInvitation(c echo.Context) error {
 	return render(c, http.StatusCreated, templates.LinkPage(templates.LinkProps{Layout: s.layout(c, "Invitation created", "Teams"),
 		Heading: inv.Email + " is invited to " + inv.TeamName,
 		Text: "Give this link to " + inv.Email + " yourself. It works once, until " + showTime(inv.ExpiresAt) +
-			", and lets them join the team as " + inv.Role + ", creating their account or signing in to the one they have. It is not shown again." + sent,
+			", and lets them join the team as " + inv.Role + ", creating their account or signing in to the one they have. It is not shown again." +
+			approvalNote(inv.NeedsApproval) + sent,
 		Link: link, Back: teamURL(id)}))
 }
 
@@ -145,6 +158,10 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	}
 	msg := "You joined " + res.Invitation.TeamName + " as " + res.Invitation.Role + "."
 	switch {
+	case res.Pending:
+		s.setFlash(c, "info", "Your account is created. An administrator must approve it before you can sign in; you will join "+
+			res.Invitation.TeamName+" as "+res.Invitation.Role+" then.")
+		return redirect(c, "/login")
 	case res.Created:
 		if err := s.deps.Sessions.Begin(c.Response(), c.Request(), res.User.ID); err != nil {
 			return err
@@ -156,4 +173,11 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	}
 	s.setFlash(c, "success", msg)
 	return redirect(c, teamURL(res.Invitation.TeamID))
+}
+
+func approvalNote(needed bool) string {
+	if !needed {
+		return ""
+	}
+	return " A new account made with it waits for an administrator's approval before it can sign in."
 }

@@ -93,6 +93,8 @@ func (s *Server) routes() {
 	u.POST("/admin/users/:id/disabled", s.setUserDisabled)
 	u.POST("/admin/users/:id/sessions", s.endUserSessions)
 	u.POST("/admin/users/:id/password-link", s.newPasswordLink)
+	u.POST("/admin/users/:id/approve", s.approveUser)
+	u.POST("/admin/users/:id/unlock", s.unlockUser)
 	u.GET("/admin/environments", s.listEnvironments)
 	u.GET("/admin/teams", s.listTeams)
 	u.POST("/admin/teams", s.createTeam)

@@ -11,7 +11,12 @@
 //     trail with filters, and run the try-it chain with a kept key (grant, token, exchange,
 //     instances);
 //  3. tokens: grants signed beforehand for the seeded clients are posted to the simulated
-//     Maskinporten token endpoint.
+//     Maskinporten token endpoint;
+//  4. sign-in storm: 200 workers sign in over and over with wrong passwords, each attempt from
+//     an address of its own, while one session reads pages and one client fetches tokens; the
+//     report gives the peak resident size as a ratio to the idle one and the pages' and
+//     tokens' p95 during the storm against a calm window just before (--only-signins runs
+//     this phase alone, after the baseline).
 //
 // Throughout, a prober asks for /healthz and a static asset ten times a second, so every
 // phase carries its own baseline. The report (report.md and latency.png in --out) gives
@@ -59,6 +64,10 @@ type options struct {
 	tokens       time.Duration
 	tokenConc    int
 	probeEvery   time.Duration
+	signins      int
+	stormCalm    time.Duration
+	storm        time.Duration
+	onlySignins  bool
 }
 
 func main() {
@@ -79,6 +88,10 @@ func main() {
 	flag.DurationVar(&o.tokens, "tokens", 40*time.Second, "length of the token phase (signing rounds included)")
 	flag.IntVar(&o.tokenConc, "token-clients", 8, "concurrent clients in the token phase")
 	flag.DurationVar(&o.probeEvery, "probe-every", 100*time.Millisecond, "interval of the baseline prober")
+	flag.IntVar(&o.signins, "signins", 200, "concurrent sign-ins in the sign-in storm (0 skips it)")
+	flag.DurationVar(&o.stormCalm, "storm-calm", 10*time.Second, "the calm window before the storm the pages and tokens are compared with")
+	flag.DurationVar(&o.storm, "storm", 20*time.Second, "length of the sign-in storm")
+	flag.BoolVar(&o.onlySignins, "only-signins", false, "run only the baseline and the sign-in storm (with small --integrations and --audit-events, a quick run)")
 	flag.Parse()
 	switch {
 	case o.integrations < 2*o.teams || o.teams < 1:
@@ -89,6 +102,10 @@ func main() {
 		fatalf("--pool-keys, --audit-batch, --token-clients and --probe-every must be positive")
 	case o.baseline <= 0 || o.browse <= 0 || o.tokens < 0:
 		fatalf("phase lengths must be positive (--tokens 0 skips the token phase)")
+	case o.signins < 0 || o.signins > 0 && (o.stormCalm <= 0 || o.storm <= 0):
+		fatalf("--signins must be 0 or more, with positive --storm-calm and --storm")
+	case o.onlySignins && o.signins == 0:
+		fatalf("--only-signins needs --signins")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
@@ -131,6 +148,7 @@ type result struct {
 	rssSeries  []float64
 	verify     string
 	cpus       int
+	storm      *stormResult
 }
 
 func run(ctx context.Context, o options) error {
@@ -158,8 +176,9 @@ func run(ctx context.Context, o options) error {
 
 	// The portal itself: free loopback ports, an hourly sync so the phases are not disturbed
 	// by a full one (views still refresh a stale integration from upstream after a minute).
+	// Loopback is a trusted proxy, so the sign-in storm can come from many addresses.
 	cfg, _ := json.Marshal(map[string]any{"addr": "127.0.0.1:0", "sim_addr": "127.0.0.1:0", "data": dir,
-		"sync_interval": "1h", "log_level": "info"})
+		"sync_interval": "1h", "log_level": "info", "trusted_proxies": []string{"127.0.0.1/32"}})
 	cfgPath := filepath.Join(dir, "bench-config.json")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return err
@@ -306,6 +325,10 @@ func run(ctx context.Context, o options) error {
 	}
 	res.phases = append(res.phases, ph)
 
+	if o.onlySignins {
+		return runOnlyStorm(ctx, o, res, dir, base, pid, tr, rec, s, sessions[0], stopProbe, &bg)
+	}
+
 	ph, err = measure("browse", o.browse, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		for _, ss := range sessions {
@@ -330,6 +353,16 @@ func run(ctx context.Context, o options) error {
 		// this process, while the server idles but for the prober.
 		ph.cpu, ph.window, ph.requests = tp.cpu, tp.window, tp.requests
 		res.phases = append(res.phases, ph)
+	}
+	if o.signins > 0 {
+		tokenURL, err := simTokenURL(dir)
+		if err != nil {
+			return err
+		}
+		if res.storm, err = runStorm(ctx, base, tokenURL, pid, tr, rec, s, sessions[0], o.signins, o.stormCalm, o.storm, res.rssIdle); err != nil {
+			return fmt.Errorf("sign-in storm: %w", err)
+		}
+		logf("%s", stormSection(res.storm, rec))
 	}
 	stopProbe()
 	bg.Wait()
@@ -422,4 +455,42 @@ func hammerBaseline(ctx context.Context, base string, tr http.RoundTripper, rec 
 		})
 	}
 	wg.Wait()
+}
+
+// simTokenURL is the simulated tt02 token endpoint, from the admin credentials the portal wrote.
+func simTokenURL(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "sim-tt02-admin.json"))
+	if err != nil {
+		return "", err
+	}
+	var adm struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal(b, &adm); err != nil || adm.Issuer == "" {
+		return "", fmt.Errorf("no issuer in sim-tt02-admin.json: %v", err)
+	}
+	if err := benchutil.LoopbackOnly(adm.Issuer); err != nil {
+		return "", err
+	}
+	return adm.Issuer + "token", nil
+}
+
+// runOnlyStorm runs the sign-in storm alone and writes a report of it.
+func runOnlyStorm(ctx context.Context, o options, res *result, dir, base string, pid int, tr http.RoundTripper, rec *benchutil.Recorder,
+	s *seeded, reader *session, stopProbe func(), bg *sync.WaitGroup) error {
+	tokenURL, err := simTokenURL(dir)
+	if err != nil {
+		return err
+	}
+	if res.storm, err = runStorm(ctx, base, tokenURL, pid, tr, rec, s, reader, o.signins, o.stormCalm, o.storm, res.rssIdle); err != nil {
+		return fmt.Errorf("sign-in storm: %w", err)
+	}
+	stopProbe()
+	bg.Wait()
+	section := stormSection(res.storm, rec)
+	logf("%s", section)
+	head := fmt.Sprintf("# Portal load benchmark: sign-in storm only\n\nRun %s on %d CPUs; %d integrations and %d audit events seeded. "+
+		"Memory is compared with the resident set after start-up in the same run, latencies with the calm window just before the storm.\n\n",
+		time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), o.integrations, o.auditEvents)
+	return os.WriteFile(filepath.Join(o.out, "report.md"), []byte(head+section), 0o644)
 }

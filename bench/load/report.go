@@ -167,6 +167,10 @@ func writeReport(dir string, r *result) error {
 		w("## First failure per route\n\n%s\n\n", strings.Join(failures, "\n"))
 	}
 
+	if r.storm != nil {
+		w("%s", stormSection(r.storm, rec))
+	}
+
 	w("## Latency over time\n\n![p50 and p95 latency per second and route group](latency.png)\n\n")
 	w("p95 (thick) and p50 (thin) per second for each route group, on a logarithmic scale; dashed lines mark the phases.\n")
 

@@ -72,7 +72,10 @@ type Config struct {
 	LogFormat       string               `json:"log_format"`
 	Envs            map[string]EnvConfig `json:"environments"`
 	MetricsToken    string               `json:"metrics_token"` // the bearer token /metrics requires; off without one
-	notifyConfig                         // smtp_* and webhook_* (notify.go)
+	// AllowedEmailDomains, when set, are the only email domains accounts and invitations may
+	// have (PORTAL_ALLOWED_EMAIL_DOMAINS, comma-separated).
+	AllowedEmailDomains []string `json:"allowed_email_domains"`
+	notifyConfig                 // smtp_* and webhook_* (notify.go)
 
 	sessionKey []byte         // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
 	kek        string         // PORTAL_KEK, when set; never printed
@@ -210,6 +213,9 @@ func loadConfig(fs *flag.FlagSet, flags map[string]*string, getenv func(string) 
 				cfg.MaxLifetime = duration(d)
 			}
 		}
+	}
+	if v := getenv("PORTAL_ALLOWED_EMAIL_DOMAINS"); v != "" {
+		cfg.AllowedEmailDomains = splitList(v)
 	}
 	if v := getenv("PORTAL_KEK_FILE"); v != "" {
 		cfg.KEKFile = v
@@ -360,6 +366,13 @@ func (c *Config) validate() []string {
 		p = append(p, "the session key must be at least 32 characters")
 	}
 	p = append(p, c.validateNotify()...)
+	for i, d := range c.AllowedEmailDomains {
+		d = strings.ToLower(strings.TrimSpace(d))
+		c.AllowedEmailDomains[i] = d
+		if d == "" || strings.ContainsAny(d, "@ /:") || !strings.Contains(d, ".") || strings.IndexFunc(d, func(r rune) bool { return r > 127 }) >= 0 {
+			p = append(p, fmt.Sprintf("allowed_email_domains: %q is not a domain such as example.no (international domains in their xn-- form)", d))
+		}
+	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
 		p = append(p, "the metrics token must be at least 32 characters (try: openssl rand -hex 32)")
 	}

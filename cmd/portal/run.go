@@ -348,6 +348,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	log.Info("portal listening", "url", public, "version", version)
 	go sweepSessions(ctx, app.sessions, log)
+	go flushThrottled(ctx, app.auth, log)
 	go catchUpAuditChain(ctx, audit.NewLog(db, nil), log)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
 	go logKeyExpiries(ctx, app.clients, log, expiryWarner{clients: app.clients, db: db, notify: app.notifier, log: log}.warnFunc())
@@ -411,7 +412,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	if cfg.SecureCookies != nil {
 		secure = *cfg.SecureCookies
 	}
-	authSvc, err := auth.NewService(db, auth.Options{Log: log})
+	authSvc, err := auth.NewService(db, auth.Options{Log: log, AllowedEmailDomains: cfg.AllowedEmailDomains, LinksByEmail: cfg.SMTPHost != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -501,6 +502,23 @@ func announceSetup(ctx context.Context, a *auth.Service, public string, log *slo
 	return nil
 }
 
+// flushThrottled records the counts of refused sign-ins whose window has ended, one audit
+// event per address or account and window.
+func flushThrottled(ctx context.Context, a *auth.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.FlushThrottled(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("record throttled sign-ins", "err", err)
+			}
+		}
+	}
+}
+
 func sweepSessions(ctx context.Context, s *auth.SessionStore, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -560,7 +578,7 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
-	a, err := auth.NewService(db, auth.Options{})
+	a, err := auth.NewService(db, auth.Options{AllowedEmailDomains: cfg.AllowedEmailDomains})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ const (
 	ActionUserDisable    = "user.disable"
 	ActionUserEnable     = "user.enable"
 	ActionUserSessions   = "user.end_sessions"
+	ActionUserApprove    = "user.approve"
+	ActionUserUnlock     = "user.unlock"
 	ActionTeamCreate     = "team.create"
 	ActionTeamRename     = "team.rename"
 	ActionMemberPut      = "team.member_put"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"portal/internal/audit"
@@ -76,7 +77,7 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, email, name, rol
 		return store.User{}, "", err
 	}
 	a := NewAccount{Email: email, Name: name}
-	f := a.validate(false)
+	f := s.validate(&a, false)
 	if !ValidRole(role) {
 		f["role"] = "Choose admin or member."
 	}
@@ -88,7 +89,7 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, email, name, rol
 		return store.User{}, "", err
 	}
 	now := s.now()
-	u := store.User{Email: a.Email, Name: a.Name, Role: role}
+	u := store.User{Email: a.Email, Name: a.Name, Role: role, CreatedVia: store.ViaAdmin, CreatedBy: p.UserID}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if u.ID, err = store.InsertUser(ctx, tx, u, now); err != nil {
@@ -106,7 +107,8 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, email, name, rol
 }
 
 // NewPasswordLink issues a fresh set-password link for a user (admins only), for example when
-// the first one expired or the person forgot their password.
+// the first one expired or the person forgot their password. Every older open link of the
+// user stops working.
 func (s *Service) NewPasswordLink(ctx context.Context, p *Principal, userID int64, m audit.Meta) (string, error) {
 	if err := requireAdmin(p); err != nil {
 		return "", err
@@ -121,11 +123,15 @@ func (s *Service) NewPasswordLink(ctx context.Context, p *Principal, userID int6
 		if err != nil {
 			return userNotFound(err)
 		}
+		revoked, err := store.RevokeUserTokens(ctx, tx, u.ID, "set_password", now)
+		if err != nil {
+			return err
+		}
 		if err := store.InsertToken(ctx, tx, store.OneTimeToken{Hash: hash, Purpose: "set_password", UserID: u.ID,
 			CreatedAt: now, ExpiresAt: now.Add(s.opts.PasswordLinkTTL)}); err != nil {
 			return err
 		}
-		ev := audit.New(m, audit.ActionPasswordLink, audit.Success, nil)
+		ev := audit.New(m, audit.ActionPasswordLink, audit.Success, map[string]any{"links_revoked": revoked})
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
 	})
@@ -135,19 +141,19 @@ func (s *Service) NewPasswordLink(ctx context.Context, p *Principal, userID int6
 // AddUser creates a user with a password directly, for `portal user add` in scripts.
 func (s *Service) AddUser(ctx context.Context, email, name, role, password string, m audit.Meta) (store.User, error) {
 	a := NewAccount{Email: email, Name: name, Password: password, Confirm: password}
-	f := a.validate(true)
+	f := s.validate(&a, true)
 	if !ValidRole(role) {
 		f["role"] = "Choose admin or member."
 	}
 	if len(f) > 0 {
 		return store.User{}, problem.Invalid("invalid user", f)
 	}
-	hash, err := HashPassword(password, s.opts.Hash)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return store.User{}, err
 	}
 	now := s.now()
-	u := store.User{Email: a.Email, Name: a.Name, Role: role, PasswordHash: hash}
+	u := store.User{Email: a.Email, Name: a.Name, Role: role, PasswordHash: hash, CreatedVia: store.ViaCLI}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if u.ID, err = store.InsertUser(ctx, tx, u, now); err != nil {
@@ -266,7 +272,11 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return err
 	}
 	f := map[string]string{}
-	if ok, _ := VerifyPassword(u.PasswordHash, current); !ok || len(current) > MaxPasswordLength {
+	ok, _, err := s.verify(ctx, u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		f["current"] = "This is not your current password."
 	}
 	if msg := CheckPassword(next); msg != "" {
@@ -281,7 +291,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 }
 
 func (s *Service) setPassword(ctx context.Context, userID int64, pw string, m audit.Meta) error {
-	hash, err := HashPassword(pw, s.opts.Hash)
+	hash, err := s.hash(ctx, pw)
 	if err != nil {
 		return err
 	}
@@ -298,14 +308,26 @@ func (s *Service) setPassword(ctx context.Context, userID int64, pw string, m au
 		if err != nil {
 			return err
 		}
-		ev := audit.New(m, audit.ActionPasswordChange, audit.Success, map[string]any{"sessions_ended": n})
+		revoked, err := store.RevokeUserTokens(ctx, tx, userID, "set_password", now)
+		if err != nil {
+			return err
+		}
+		ev := audit.New(m, audit.ActionPasswordChange, audit.Success, map[string]any{"sessions_ended": n, "links_revoked": revoked})
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
 	})
 }
 
-// SetPasswordWithLink sets a password through a single-use link and returns the user.
+// SetPasswordWithLink sets a password through a single-use link and returns the user; every
+// other open link of the user stops working. The link is checked before the password is
+// hashed, and the form is throttled per address.
 func (s *Service) SetPasswordWithLink(ctx context.Context, token, pw, confirm string, m audit.Meta) (store.User, error) {
+	if err := s.reserveLinkAttempt(ctx, m.Address); err != nil {
+		return store.User{}, err
+	}
+	if err := s.CheckToken(ctx, token, "set_password"); err != nil {
+		return store.User{}, err
+	}
 	f := map[string]string{}
 	if msg := CheckPassword(pw); msg != "" {
 		f["password"] = msg
@@ -315,7 +337,7 @@ func (s *Service) SetPasswordWithLink(ctx context.Context, token, pw, confirm st
 	if len(f) > 0 {
 		return store.User{}, problem.Invalid("Check the fields marked below.", f)
 	}
-	hash, err := HashPassword(pw, s.opts.Hash)
+	hash, err := s.hash(ctx, pw)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -338,8 +360,12 @@ func (s *Service) SetPasswordWithLink(ctx context.Context, token, pw, confirm st
 		if _, err := store.DeleteUserSessions(ctx, tx, u.ID); err != nil {
 			return err
 		}
+		revoked, err := store.RevokeUserTokens(ctx, tx, u.ID, "set_password", now)
+		if err != nil {
+			return err
+		}
 		m.ActorID, m.Actor = u.ID, u.Email
-		ev := audit.New(m, audit.ActionPasswordChange, audit.Success, map[string]any{"via": "link"})
+		ev := audit.New(m, audit.ActionPasswordChange, audit.Success, map[string]any{"via": "link", "links_revoked": revoked})
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
 	})
@@ -352,8 +378,8 @@ func checkTeamName(n string) string {
 	switch {
 	case n == "":
 		return "Enter a team name."
-	case !utf8.ValidString(n) || strings.ContainsAny(n, "\x00\r\n"):
-		return "The name contains characters that are not allowed."
+	case !utf8.ValidString(n) || hasHidden(n):
+		return "The name contains invisible or control characters (such as zero-width or right-to-left marks). Type it again with visible letters only."
 	case utf8.RuneCountInString(n) > 80:
 		return "Use at most 80 characters."
 	}
@@ -435,7 +461,7 @@ func (s *Service) PutMember(ctx context.Context, p *Principal, teamID int64, ema
 	if !ValidTeamRole(role) {
 		f["role"] = "Choose owner, member or viewer."
 	}
-	email = strings.TrimSpace(email)
+	email = NormalizeEmail(email)
 	u, err := s.db.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) || email == "" {
 		f["email"] = "There is no user with this email address. Create the user first."
@@ -494,4 +520,75 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, teamID, userID
 		ev.TargetType, ev.Target, ev.TeamID = "team", t.Name, teamID
 		return record(ctx, tx, ev, now)
 	})
+}
+
+// ApproveUser lets an account made through a team owner's invitation sign in (admins only).
+func (s *Service) ApproveUser(ctx context.Context, p *Principal, userID int64, m audit.Meta) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	now := s.now()
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		u, err := store.UserByIDTx(ctx, tx, userID)
+		if err != nil {
+			return userNotFound(err)
+		}
+		if err := store.ApproveUser(ctx, tx, userID, now); errors.Is(err, store.ErrNotFound) {
+			return problem.New(problem.KindConflict, "This account is not waiting for approval.")
+		} else if err != nil {
+			return err
+		}
+		details := map[string]any{"created_via": u.CreatedVia}
+		if u.CreatedBy != 0 {
+			if by, err := store.UserByIDTx(ctx, tx, u.CreatedBy); err == nil {
+				details["invited_by"] = by.Email
+			}
+		}
+		ev := audit.New(m, audit.ActionUserApprove, audit.Success, details)
+		ev.TargetType, ev.Target = "user", u.Email
+		return record(ctx, tx, ev, now)
+	})
+}
+
+// Lock is an account's sign-in lock as an administrator sees it.
+type Lock struct {
+	Failures int       // failed sign-ins within the window
+	Until    time.Time // zero when the account is not locked
+}
+
+// AccountLock says whether a user's account is locked by failed sign-ins, and until when
+// (admins only).
+func (s *Service) AccountLock(ctx context.Context, p *Principal, userID int64) (Lock, error) {
+	if err := requireAdmin(p); err != nil {
+		return Lock{}, err
+	}
+	u, err := s.db.UserByID(ctx, userID)
+	if err != nil {
+		return Lock{}, userNotFound(err)
+	}
+	until, n, err := s.db.AccountLockedUntil(ctx, u.Email, s.now(), s.opts.ThrottleWindow, s.opts.MaxPerAccount)
+	return Lock{Failures: n, Until: until}, err
+}
+
+// UnlockUser forgets a user's failed sign-ins, so a locked account can sign in again at once
+// (admins only). It does not lift a limit on an address.
+func (s *Service) UnlockUser(ctx context.Context, p *Principal, userID int64, m audit.Meta) (int64, error) {
+	if err := requireAdmin(p); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var n int64
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		u, err := store.UserByIDTx(ctx, tx, userID)
+		if err != nil {
+			return userNotFound(err)
+		}
+		if n, err = store.UnlockAccount(ctx, tx, strings.ToLower(u.Email)); err != nil {
+			return err
+		}
+		ev := audit.New(m, audit.ActionUserUnlock, audit.Success, map[string]any{"failures_cleared": n})
+		ev.TargetType, ev.Target = "user", u.Email
+		return record(ctx, tx, ev, now)
+	})
+	return n, err
 }

@@ -58,9 +58,9 @@ func (s *Service) Invite(ctx context.Context, p *Principal, teamID int64, email,
 	if err := requireInviter(p, teamID); err != nil {
 		return store.Invitation{}, "", err
 	}
-	email = strings.TrimSpace(email)
+	email, msg := s.checkNewEmail(email)
 	f := map[string]string{}
-	if msg := checkEmail(email); msg != "" {
+	if msg != "" {
 		f["email"] = msg
 	}
 	if !ValidTeamRole(role) {
@@ -74,8 +74,10 @@ func (s *Service) Invite(ctx context.Context, p *Principal, teamID int64, email,
 		return store.Invitation{}, "", err
 	}
 	now := s.now()
+	// Without email, the inviter holds the link and could accept it as anyone's address: an
+	// account made that way waits for an administrator, unless an administrator invited.
 	inv := store.Invitation{TeamID: teamID, Email: email, Role: role, InvitedBy: p.UserID, InviterName: p.Name, InviterEmail: p.Email,
-		CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}
+		CreatedAt: now, ExpiresAt: now.Add(InvitationTTL), NeedsApproval: !p.IsAdmin() && !s.opts.LinksByEmail}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		t, err := store.TeamByIDTx(ctx, tx, teamID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -99,7 +101,11 @@ func (s *Service) Invite(ctx context.Context, p *Principal, teamID int64, email,
 		if inv.ID, err = store.InsertInvitation(ctx, tx, inv, hash); err != nil {
 			return err
 		}
-		details := map[string]any{"invitation": inv.ID, "email": email, "role": role, "expires_at": store.FormatTime(inv.ExpiresAt)}
+		details := map[string]any{"invitation": inv.ID, "email": email, "role": role, "expires_at": store.FormatTime(inv.ExpiresAt),
+			"delivery": map[bool]string{true: "email", false: "shown to the inviter"}[s.opts.LinksByEmail]}
+		if inv.NeedsApproval {
+			details["needs_approval"] = true
+		}
 		if len(replaced) > 0 {
 			details["replaced"] = replaced
 		}
@@ -188,6 +194,7 @@ type Acceptance struct {
 	Invitation store.Invitation
 	Created    bool // a new account was made
 	Joined     bool // false when the person was a member of the team already
+	Pending    bool // the new account waits for an administrator's approval before it can sign in
 }
 
 // AcceptInvitation uses an invitation link. Signed out (p nil), it creates the invited
@@ -197,6 +204,18 @@ type Acceptance struct {
 // membership (someone who is a member already keeps their role). Signed in as anyone else,
 // it refuses. The link works once either way.
 func (s *Service) AcceptInvitation(ctx context.Context, p *Principal, token string, a NewAccount, m audit.Meta) (Acceptance, error) {
+	if err := s.reserveLinkAttempt(ctx, m.Address); err != nil {
+		return Acceptance{}, err
+	}
+	// The link is checked before any hashing, so a bad link costs nothing; the transaction
+	// below checks it again.
+	pending, err := s.InvitationByToken(ctx, token)
+	if err != nil {
+		return Acceptance{}, err
+	}
+	if _, msg := s.checkNewEmail(pending.Email); msg != "" {
+		return Acceptance{}, problem.New(problem.KindForbidden, "This invitation's address may not have an account here: "+msg)
+	}
 	var pwHash string
 	if p == nil {
 		a.Name = strings.TrimSpace(a.Name)
@@ -212,14 +231,13 @@ func (s *Service) AcceptInvitation(ctx context.Context, p *Principal, token stri
 		if len(f) > 0 {
 			return Acceptance{}, problem.Invalid("Check the fields marked below.", f)
 		}
-		var err error
-		if pwHash, err = HashPassword(a.Password, s.opts.Hash); err != nil {
+		if pwHash, err = s.hash(ctx, a.Password); err != nil {
 			return Acceptance{}, err
 		}
 	}
 	now := s.now()
 	var res Acceptance
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		inv, err := store.InvitationByHashTx(ctx, tx, hashToken(token))
 		if errors.Is(err, store.ErrNotFound) || err == nil && !open(inv, now) {
 			return errInvitationGone
@@ -239,18 +257,20 @@ func (s *Service) AcceptInvitation(ctx context.Context, p *Principal, token stri
 		case p == nil && exists:
 			return problem.New(problem.KindConflict, "An account with the address "+inv.Email+" exists already. Sign in, then open the link again.")
 		case p == nil:
-			u = store.User{Email: inv.Email, Name: a.Name, Role: RoleMember, PasswordHash: pwHash}
+			u = store.User{Email: inv.Email, Name: a.Name, Role: RoleMember, PasswordHash: pwHash,
+				CreatedVia: store.ViaInvitation, CreatedBy: inv.InvitedBy, PendingApproval: inv.NeedsApproval}
 			if u.ID, err = store.InsertUser(ctx, tx, u, now); errors.Is(err, store.ErrConflict) {
 				return problem.Wrap(problem.KindConflict, "An account with the address "+inv.Email+" exists already. Sign in, then open the link again.", err)
 			} else if err != nil {
 				return err
 			}
-			res.Created = true
+			res.Created, res.Pending = true, inv.NeedsApproval
 		}
 		res.User = u
 		m.ActorID, m.Actor = u.ID, u.Email
 		if res.Created {
 			ev := audit.New(m, audit.ActionUserCreate, audit.Success, map[string]any{"via": "invitation", "invitation": inv.ID,
+				"invited_by": inv.InviterEmail, "pending_approval": res.Pending,
 				"after": map[string]any{"email": u.Email, "name": u.Name, "role": u.Role}})
 			ev.TargetType, ev.Target = "user", u.Email
 			if err := record(ctx, tx, ev, now); err != nil {

@@ -249,8 +249,15 @@ func TestAcceptInvitationCreatesAccountAndMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Created || !got.Joined || got.User.Email != "nora@example.no" || got.User.Name != "Nora Newcomer" || got.User.Role != auth.RoleMember {
+	if !got.Created || !got.Joined || !got.Pending || got.User.Email != "nora@example.no" || got.User.Name != "Nora Newcomer" || got.User.Role != auth.RoleMember {
 		t.Fatalf("acceptance %+v", got)
+	}
+	// An owner invited, and no email proved the address: an administrator approves first.
+	if _, err := w.svc.Login(t.Context(), "nora@example.no", newcomer.Password, auditMeta()); kindOf(err) != "forbidden" {
+		t.Fatalf("the new account signed in before approval: %v", err)
+	}
+	if err := w.svc.ApproveUser(t.Context(), w.who["admin"], got.User.ID, auditMeta()); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := w.svc.Login(t.Context(), "nora@example.no", newcomer.Password, auditMeta()); err != nil {
 		t.Fatalf("the new account cannot sign in: %v", err)

@@ -1,6 +1,10 @@
 package auth
 
-import "context"
+import (
+	"context"
+
+	"portal/internal/store"
+)
 
 // Roles.
 const (
@@ -62,3 +66,11 @@ func PrincipalFrom(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
 }
+
+// How accounts are made (store.User.CreatedVia).
+const (
+	ViaSetup      = store.ViaSetup
+	ViaCLI        = store.ViaCLI
+	ViaAdmin      = store.ViaAdmin
+	ViaInvitation = store.ViaInvitation
+)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,14 +31,29 @@ type Options struct {
 	ThrottleWindow  time.Duration // default 15 min
 	MaxPerAccount   int           // failed sign-ins per account per window, default 5
 	MaxPerAddress   int           // failed sign-ins per address per window, default 20
-	Now             func() time.Time
-	Log             *slog.Logger
+	// MaxLinkAttempts bounds the uses of set-password, invitation and setup forms per address
+	// per window, default 30.
+	MaxLinkAttempts int
+	// MaxHashing bounds concurrent argon2id work (default twice the CPUs); a request waits at
+	// most HashWait (default 2 s) for a slot, then is turned away with "busy".
+	MaxHashing int
+	HashWait   time.Duration
+	// AllowedEmailDomains, when set, are the only domains (lower case) accounts and
+	// invitations may have.
+	AllowedEmailDomains []string
+	// LinksByEmail says that single-use links are emailed to their addressee. Then an
+	// invitation's link goes only to the invitee; without it, an account made through a
+	// non-administrator's invitation waits for an administrator's approval.
+	LinksByEmail bool
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // Service manages accounts, teams and sign-in.
 type Service struct {
 	db   *store.DB
 	opts Options
+	gate *hashGate
 	// dummyHash is verified against when an email is unknown, so a wrong email costs the
 	// same time as a wrong password and does not reveal which accounts exist.
 	dummyHash string
@@ -63,6 +79,22 @@ func NewService(db *store.DB, opts Options) (*Service, error) {
 	if opts.MaxPerAddress == 0 {
 		opts.MaxPerAddress = 20
 	}
+	if opts.MaxLinkAttempts == 0 {
+		opts.MaxLinkAttempts = 30
+	}
+	if opts.MaxHashing <= 0 {
+		opts.MaxHashing = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.HashWait <= 0 {
+		opts.HashWait = 2 * time.Second
+	}
+	domains := make([]string, 0, len(opts.AllowedEmailDomains))
+	for _, d := range opts.AllowedEmailDomains {
+		if d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@"))); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	opts.AllowedEmailDomains = domains
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -73,8 +105,12 @@ func NewService(db *store.DB, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{db: db, opts: opts, dummyHash: dummy}, nil
+	return &Service{db: db, opts: opts, dummyHash: dummy, gate: newHashGate(opts.MaxHashing, opts.HashWait)}, nil
 }
+
+// LinksByEmail reports whether single-use links are emailed to their addressee, so pages
+// must not show invitation links.
+func (s *Service) LinksByEmail() bool { return s.opts.LinksByEmail }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
@@ -149,11 +185,12 @@ type NewAccount struct {
 	Confirm  string
 }
 
-func (a *NewAccount) validate(withPassword bool) map[string]string {
+func (s *Service) validate(a *NewAccount, withPassword bool) map[string]string {
 	f := map[string]string{}
-	a.Email = strings.TrimSpace(a.Email)
+	var msg string
+	a.Email, msg = s.checkNewEmail(a.Email)
 	a.Name = strings.TrimSpace(a.Name)
-	if msg := checkEmail(a.Email); msg != "" {
+	if msg != "" {
 		f["email"] = msg
 	}
 	if msg := checkName(a.Name); msg != "" {
@@ -187,8 +224,8 @@ func checkName(n string) string {
 	switch {
 	case n == "":
 		return "Enter a name."
-	case !utf8.ValidString(n) || strings.ContainsAny(n, "\x00\r\n"):
-		return "The name contains characters that are not allowed."
+	case !utf8.ValidString(n) || hasHidden(n):
+		return "The name contains invisible or control characters (such as zero-width or right-to-left marks). Type it again with visible letters only."
 	case utf8.RuneCountInString(n) > 100:
 		return "Use at most 100 characters."
 	}
@@ -197,10 +234,17 @@ func checkName(n string) string {
 
 // CompleteSetup uses the first-run token to create the first admin.
 func (s *Service) CompleteSetup(ctx context.Context, token string, a NewAccount, m audit.Meta) (store.User, error) {
-	if f := a.validate(true); len(f) > 0 {
+	if err := s.reserveLinkAttempt(ctx, m.Address); err != nil {
+		return store.User{}, err
+	}
+	// The link is checked before any hashing, so a bad link costs nothing.
+	if err := s.CheckToken(ctx, token, "setup"); err != nil {
+		return store.User{}, problem.New(problem.KindNotFound, "This setup link is not valid: it was used already or has expired. Restart the portal for a new one.")
+	}
+	if f := s.validate(&a, true); len(f) > 0 {
 		return store.User{}, problem.Invalid("Check the fields marked below.", f)
 	}
-	hash, err := HashPassword(a.Password, s.opts.Hash)
+	hash, err := s.hash(ctx, a.Password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -217,7 +261,7 @@ func (s *Service) CompleteSetup(ctx context.Context, token string, a NewAccount,
 		if _, err := store.UseToken(ctx, tx, hashToken(token), "setup", now); err != nil {
 			return problem.Wrap(problem.KindNotFound, "This setup link is not valid: it was used already or has expired. Restart the portal for a new one.", err)
 		}
-		u = store.User{Email: a.Email, Name: a.Name, Role: RoleAdmin, PasswordHash: hash}
+		u = store.User{Email: a.Email, Name: a.Name, Role: RoleAdmin, PasswordHash: hash, CreatedVia: store.ViaSetup}
 		if u.ID, err = store.InsertUser(ctx, tx, u, now); err != nil {
 			return err
 		}
@@ -231,42 +275,50 @@ func (s *Service) CompleteSetup(ctx context.Context, token string, a NewAccount,
 
 // ---- sign-in ----
 
-// ErrThrottled is returned while an account or address has too many recent failures.
-var ErrThrottled = problem.New(problem.KindThrottled, "Too many failed sign-in attempts. Wait 15 minutes and try again.")
-
 // errWrongCredentials is the only thing a failed sign-in says.
 var errWrongCredentials = problem.New(problem.KindUnauthenticated, "Wrong email or password.")
 
+// errPendingApproval is said only to someone who typed the account's right password.
+var errPendingApproval = problem.New(problem.KindForbidden, "Your account waits for an administrator's approval. You can sign in once an administrator has approved it.")
+
 // Login checks email and password. It says nothing about which of the two was wrong, and
-// refuses while the account or the address has too many recent failures.
+// refuses while the account or the address has too many recent failures. The attempt is
+// reserved in the store before the password is hashed, so however many arrive at once, no
+// more than the limits are ever checked; a refusal says when to try again, the same for an
+// unknown email as for a known one.
 func (s *Service) Login(ctx context.Context, email, password string, m audit.Meta) (store.User, error) {
-	email = strings.TrimSpace(email)
+	email = strings.ToLower(strings.TrimSpace(email))
 	now := s.now()
-	byEmail, byAddr, err := s.db.CountLoginFailures(ctx, email, m.Address, now.Add(-s.opts.ThrottleWindow))
+	if err := s.FlushThrottled(ctx); err != nil {
+		s.opts.Log.Warn("record throttled sign-ins", "err", err)
+	}
+	res, err := s.db.ReserveSignIn(ctx, email, m.Address, now, s.opts.ThrottleWindow, s.opts.MaxPerAccount, s.opts.MaxPerAddress)
 	if err != nil {
 		return store.User{}, err
 	}
-	if byEmail >= s.opts.MaxPerAccount || byAddr >= s.opts.MaxPerAddress {
-		ev := audit.New(m, audit.ActionSignIn, audit.Denied, map[string]any{"email": email, "reason": "throttled"})
-		ev.TargetType, ev.Target = "user", email
-		if err := audit.NewLog(s.db, s.opts.Now).Append(ctx, ev); err != nil {
+	if !res.Allowed {
+		if err := s.countThrottled(ctx, email, res.ByAddress, m); err != nil {
 			return store.User{}, err
 		}
-		return store.User{}, ErrThrottled
+		return store.User{}, throttled("Too many failed sign-in attempts.", res.Until, now)
 	}
 	u, lookupErr := s.db.UserByEmail(ctx, email)
+	if lookupErr != nil && !errors.Is(lookupErr, store.ErrNotFound) {
+		s.release(ctx, res.ID)
+		return store.User{}, lookupErr
+	}
 	hash := u.PasswordHash
 	if lookupErr != nil || hash == "" {
 		hash = s.dummyHash
 	}
-	ok, verr := VerifyPassword(hash, password)
-	if len(password) > MaxPasswordLength {
-		ok = false
+	ok, verr, err := s.verify(ctx, hash, password)
+	if err != nil {
+		// Never checked: the attempt does not count against anyone.
+		s.release(ctx, res.ID)
+		return store.User{}, err
 	}
 	reason := ""
 	switch {
-	case lookupErr != nil && !errors.Is(lookupErr, store.ErrNotFound):
-		return store.User{}, lookupErr
 	case lookupErr != nil:
 		reason = "unknown email"
 	case verr != nil || u.PasswordHash == "":
@@ -277,9 +329,7 @@ func (s *Service) Login(ctx context.Context, email, password string, m audit.Met
 		reason = "account disabled"
 	}
 	if reason != "" {
-		if err := s.db.InsertLoginFailure(ctx, email, m.Address, now); err != nil {
-			return store.User{}, err
-		}
+		// The reserved row stays as the failure.
 		m.ActorID = u.ID
 		m.Actor = email
 		ev := audit.New(m, audit.ActionSignIn, audit.Failure, map[string]any{"email": email, "reason": reason})
@@ -293,12 +343,26 @@ func (s *Service) Login(ctx context.Context, email, password string, m audit.Met
 		s.opts.Log.Warn("clear login failures", "err", err)
 	}
 	m.ActorID, m.Actor = u.ID, u.Email
+	if u.PendingApproval {
+		ev := audit.New(m, audit.ActionSignIn, audit.Denied, map[string]any{"reason": "waiting for approval"})
+		ev.TargetType, ev.Target = "user", u.Email
+		if err := audit.NewLog(s.db, s.opts.Now).Append(ctx, ev); err != nil {
+			return store.User{}, err
+		}
+		return store.User{}, errPendingApproval
+	}
 	ev := audit.New(m, audit.ActionSignIn, audit.Success, nil)
 	ev.TargetType, ev.Target = "user", u.Email
 	if err := audit.NewLog(s.db, s.opts.Now).Append(ctx, ev); err != nil {
 		return store.User{}, err
 	}
 	return u, nil
+}
+
+func (s *Service) release(ctx context.Context, id int64) {
+	if err := s.db.ReleaseSignIn(context.WithoutCancel(ctx), id); err != nil {
+		s.opts.Log.Warn("release a sign-in attempt", "err", err)
+	}
 }
 
 // RecordSignOut audits a sign-out.
@@ -319,6 +383,9 @@ func (s *Service) LoadPrincipal(ctx context.Context, userID int64) (*Principal, 
 	}
 	if u.Disabled {
 		return nil, problem.New(problem.KindUnauthenticated, "This account is disabled.")
+	}
+	if u.PendingApproval {
+		return nil, problem.New(problem.KindUnauthenticated, errPendingApproval.Message)
 	}
 	ms, err := s.db.UserMemberships(ctx, userID)
 	if err != nil {

@@ -19,6 +19,8 @@ const (
 	KindUpstream
 	KindThrottled
 	KindUnauthenticated
+	// KindUnavailable: the portal is too busy right now; the same request may work shortly.
+	KindUnavailable
 )
 
 func (k Kind) String() string {
@@ -37,6 +39,8 @@ func (k Kind) String() string {
 		return "throttled"
 	case KindUnauthenticated:
 		return "unauthenticated"
+	case KindUnavailable:
+		return "unavailable"
 	}
 	return "internal"
 }

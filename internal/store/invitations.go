@@ -25,10 +25,12 @@ type Invitation struct {
 	AcceptedBy   int64
 	RevokedAt    time.Time // zero while not revoked
 	RevokedBy    int64
+	// NeedsApproval: an account made through this invitation waits for an administrator.
+	NeedsApproval bool
 }
 
 const invitationQuery = `SELECT i.id, i.team_id, t.name, i.email, i.role, i.invited_by, u.name, u.email,
-	i.created_at, i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at, i.revoked_by
+	i.created_at, i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at, i.revoked_by, i.needs_approval
 	FROM invitations i JOIN teams t ON t.id = i.team_id JOIN users u ON u.id = i.invited_by `
 
 func scanInvitation(row interface{ Scan(...any) error }) (Invitation, error) {
@@ -37,7 +39,7 @@ func scanInvitation(row interface{ Scan(...any) error }) (Invitation, error) {
 	var accepted, revoked sql.NullString
 	var acceptedBy, revokedBy sql.NullInt64
 	err := row.Scan(&inv.ID, &inv.TeamID, &inv.TeamName, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.InviterName, &inv.InviterEmail,
-		&created, &expires, &accepted, &acceptedBy, &revoked, &revokedBy)
+		&created, &expires, &accepted, &acceptedBy, &revoked, &revokedBy, &inv.NeedsApproval)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inv, ErrNotFound
 	}
@@ -53,9 +55,9 @@ func scanInvitation(row interface{ Scan(...any) error }) (Invitation, error) {
 // InsertInvitation stores an invitation under the hash of its token and returns its id;
 // ErrConflict when the team already has an open invitation for the address.
 func InsertInvitation(ctx context.Context, tx *sql.Tx, inv Invitation, tokenHash string) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO invitations (token_hash, team_id, email, role, invited_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, tokenHash, inv.TeamID, inv.Email, inv.Role, inv.InvitedBy,
-		FormatTime(inv.CreatedAt), FormatTime(inv.ExpiresAt))
+	res, err := tx.ExecContext(ctx, `INSERT INTO invitations (token_hash, team_id, email, role, invited_by, created_at, expires_at, needs_approval)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tokenHash, inv.TeamID, inv.Email, inv.Role, inv.InvitedBy,
+		FormatTime(inv.CreatedAt), FormatTime(inv.ExpiresAt), inv.NeedsApproval)
 	if isUnique(err) {
 		return 0, fmt.Errorf("insert invitation of %s to team %d: %w", inv.Email, inv.TeamID, ErrConflict)
 	}

@@ -99,3 +99,14 @@ func (d *DB) ClearLoginFailures(ctx context.Context, email string, before time.T
 	}
 	return nil
 }
+
+// RevokeUserTokens marks every open token of a user for a purpose used, so older links stop
+// working, and says how many there were.
+func RevokeUserTokens(ctx context.Context, tx *sql.Tx, userID int64, purpose string, now time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
+		FormatTime(now), userID, purpose)
+	if err != nil {
+		return 0, fmt.Errorf("revoke %s tokens of user %d: %w", purpose, userID, err)
+	}
+	return res.RowsAffected()
+}

@@ -19,14 +19,31 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// CreatedVia says how the account was made: setup, cli, admin or invitation ("" for
+	// accounts older than the record); CreatedBy who made or invited it (0: nobody, or gone).
+	CreatedVia string
+	CreatedBy  int64
+	// PendingApproval holds an account made through a team owner's invitation, without email
+	// to prove the address, until an administrator approves it.
+	PendingApproval bool
 }
 
-const userColumns = "id, email, name, role, password_hash, disabled, created_at, updated_at"
+// How accounts are made.
+const (
+	ViaSetup      = "setup"
+	ViaCLI        = "cli"
+	ViaAdmin      = "admin"
+	ViaInvitation = "invitation"
+)
+
+const userColumns = "id, email, name, role, password_hash, disabled, created_at, updated_at, created_via, created_by, pending_approval"
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created, updated string
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &created, &updated)
+	var by sql.NullInt64
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &created, &updated, &u.CreatedVia, &by, &u.PendingApproval)
+	u.CreatedBy = by.Int64
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -44,9 +61,9 @@ func isUnique(err error) bool {
 // InsertUser adds u and returns its id; ErrConflict when the email is taken.
 func InsertUser(ctx context.Context, tx *sql.Tx, u User, now time.Time) (int64, error) {
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO users (email, name, role, password_hash, disabled, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.Email, u.Name, u.Role, u.PasswordHash, u.Disabled, FormatTime(now), FormatTime(now))
+		`INSERT INTO users (email, name, role, password_hash, disabled, created_at, updated_at, created_via, created_by, pending_approval)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.Email, u.Name, u.Role, u.PasswordHash, u.Disabled, FormatTime(now), FormatTime(now), u.CreatedVia, nullID(u.CreatedBy), u.PendingApproval)
 	if isUnique(err) {
 		return 0, fmt.Errorf("insert user %s: %w", u.Email, ErrConflict)
 	}
@@ -166,4 +183,17 @@ func SetUserRole(ctx context.Context, tx *sql.Tx, id int64, role string, now tim
 func SetUserDisabled(ctx context.Context, tx *sql.Tx, id int64, disabled bool, now time.Time) error {
 	return updateOne(ctx, tx, fmt.Sprintf("set disabled of user %d", id),
 		"UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?", disabled, FormatTime(now), id)
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// ApproveUser lets an account waiting for approval sign in; ErrNotFound when it was not waiting.
+func ApproveUser(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+	return updateOne(ctx, tx, fmt.Sprintf("approve user %d", id),
+		"UPDATE users SET pending_approval = 0, updated_at = ? WHERE id = ? AND pending_approval = 1", FormatTime(now), id)
 }
