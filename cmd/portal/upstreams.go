@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"portal/internal/keys"
 	"portal/internal/maskinporten"
 	"portal/internal/metrics"
 	"portal/web"
@@ -21,32 +18,15 @@ import (
 // admin credentials file, the same way for the simulators and for the real services. Each of
 // its two upstreams gets a circuit breaker (defaults: 5 failures in a row, 30 s cool-down).
 func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
-	key, err := keys.ParsePrivate([]byte(a.PrivateKeyPEM))
-	if err != nil {
-		return nil, fmt.Errorf("admin credentials: private key: %w", err)
+	creds, problems := a.credentials("of "+env, false)
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	var chain []*x509.Certificate
-	rest := []byte(a.CertChainPEM)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("admin credentials: certificate chain: %w", err)
-		}
-		chain = append(chain, c)
-	}
-	signer := maskinporten.Signer{Key: key, Alg: "RS256"}
-	if len(chain) > 0 {
-		signer.Chain = chain
+	signer := maskinporten.Signer{Key: creds.Key, Alg: "RS256"}
+	if len(creds.Chain) > 0 {
+		signer.Chain = creds.Chain
 	} else {
-		signer.KeyID = key.KID
+		signer.KeyID = creds.Key.KID
 	}
 	return maskinporten.New(maskinporten.Config{
 		Issuer:         a.Issuer,
