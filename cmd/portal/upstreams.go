@@ -121,10 +121,15 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		}
 		return "issuer " + m.Issuer, nil
 	})
+	var tokenErr error
 	if !step("Admin token", func() (string, error) {
-		_, err := c.AdminTokens().Token(ctx)
-		return "obtained with the admin client's business certificate", err
+		_, tokenErr = c.AdminTokens().Token(ctx)
+		return "obtained with the admin client's business certificate", tokenErr
 	}) {
+		var me *maskinporten.Error
+		if errors.As(tokenErr, &me) && me.NotOAuth() {
+			out[len(out)-1].Detail += "; it was asked at " + c.TokenEndpoint()
+		}
 		return out
 	}
 	step("Self-service API", func() (string, error) {
@@ -142,6 +147,8 @@ func upstreamMessage(err error) string {
 	var me *maskinporten.Error
 	var ae *maskinporten.APIError
 	switch {
+	case errors.As(err, &me) && me.NotOAuth():
+		return fmt.Sprintf("Maskinporten answered %d without an OAuth error: the token endpoint URL is probably wrong (check maskinporten_issuer)", me.Status)
 	case errors.As(err, &me):
 		msg := fmt.Sprintf("Maskinporten answered %d %s: %s", me.Status, me.Code, me.Message())
 		if me.MPCode != "" {
