@@ -438,7 +438,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
+			Health: &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"portal/internal/altinn"
 	"portal/internal/maskinporten"
 	"portal/internal/metrics"
 	"portal/web"
@@ -89,6 +91,15 @@ func upstreamClients(cfg Config, envs []web.Env, m *metrics.Metrics, log *slog.L
 type envHealth struct {
 	clients  map[string]*maskinporten.Client
 	problems map[string]string
+	altinn   map[string]*altinn.Client // each environment's Altinn platform, for the exchange check
+}
+
+// adminScopeUses says what the admin client can do with which self-service scope, as
+// production clients ask for them: reads with dcr.read, creating and changing clients and key
+// sets with dcr.write.
+var adminScopeUses = []struct{ scope, use string }{
+	{"idporten:dcr.read", "read clients and key sets"},
+	{"idporten:dcr.write", "create and change clients and key sets"},
 }
 
 // Check answers whether the environment's metadata is reachable, the admin client can get a
@@ -139,13 +150,61 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		}
 		return fmt.Sprintf("%d active integrations", len(cs)), nil
 	})
+	step("Admin client's scopes", func() (string, error) {
+		tok, err := c.AdminTokens().Token(ctx)
+		if err != nil {
+			return "", err
+		}
+		return adminScopeCheck(tok)
+	})
+	if a, ok := h.altinn[env]; ok {
+		step("Altinn token exchange", func() (string, error) {
+			tok, err := c.AdminTokens().Token(ctx)
+			if err != nil {
+				return "", err
+			}
+			if _, err := a.Exchange(ctx, tok, env == "tt02"); err != nil {
+				return "", err
+			}
+			return "Altinn exchanged the admin client's Maskinporten token: it trusts this Maskinporten environment's tokens. " +
+				"What an integration may do in Altinn then depends on its own scopes.", nil
+		})
+	}
 	return out
+}
+
+// adminScopeCheck reads the scopes Maskinporten granted the admin token and says which
+// self-service operations they allow; it fails when creating or changing would be refused.
+func adminScopeCheck(token string) (string, error) {
+	d, err := maskinporten.Decode(token)
+	if err != nil {
+		return "", errors.New("the admin token is not a JWT, so its scopes cannot be read")
+	}
+	scope, _ := d.Claims["scope"].(string)
+	granted := strings.Fields(scope)
+	var can, cannot []string
+	for _, u := range adminScopeUses {
+		if slices.Contains(granted, u.scope) {
+			can = append(can, u.use+" ("+u.scope+")")
+		} else {
+			cannot = append(cannot, u.use+" (needs "+u.scope+")")
+		}
+	}
+	detail := "granted: " + strings.Join(granted, " ") + ". Can " + strings.Join(can, "; ")
+	if len(can) == 0 {
+		detail = "granted: " + strings.Join(granted, " ") + ". Can do nothing with clients"
+	}
+	if len(cannot) > 0 {
+		return "", errors.New(detail + ". Cannot " + strings.Join(cannot, "; ") + ": ask Digdir (servicedesk@digdir.no) to give the admin client the missing scope")
+	}
+	return detail + ".", nil
 }
 
 // upstreamMessage says what an upstream answered, in words, without tokens or bodies.
 func upstreamMessage(err error) string {
 	var me *maskinporten.Error
 	var ae *maskinporten.APIError
+	var xe *altinn.Error
 	switch {
 	case errors.As(err, &me) && me.NotOAuth():
 		return fmt.Sprintf("Maskinporten answered %d without an OAuth error: the token endpoint URL is probably wrong (check maskinporten_issuer)", me.Status)
@@ -161,6 +220,8 @@ func upstreamMessage(err error) string {
 			msg += ", correlation id " + ae.CorrelationID
 		}
 		return msg
+	case errors.As(err, &xe):
+		return xe.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer within 10 seconds"
 	}
