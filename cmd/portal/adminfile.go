@@ -81,6 +81,8 @@ func (a adminFile) credentials(path string, requireCert bool) (adminCredentials,
 				problems = append(problems, fmt.Sprintf("admin credentials %s: certificate_chain_pem: %v", path, err))
 			}
 		}
+	} else if !requireCert && key != nil && key.KID == "" {
+		problems = append(problems, fmt.Sprintf("admin credentials %s have neither a certificate_chain_pem nor a kid: give the private key as a JWK with the kid registered on the admin client", path))
 	} else if requireCert {
 		problems = append(problems, fmt.Sprintf("admin credentials %s have no certificate_chain_pem: Digdir's self-service API wants the admin client "+
 			"to authenticate with the organisation's business certificate (\"Selvbetjeningsklienten må bruke virksomhetssertifikat\"); "+

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"portal/internal/keys"
 )
 
 // realAdminFiles writes variants of a simulator's admin file for a real environment's
@@ -26,6 +31,18 @@ func realAdminFiles(t *testing.T, dir string, base adminFile) map[string]string 
 		return p
 	}
 	out := map[string]string{"good": write("good", base)}
+	key, err := keys.ParsePrivate([]byte(base.PrivateKeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.KID = "admin-key-1"
+	jwk, err := key.PrivateJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withKid := base
+	withKid.CertChainPEM, withKid.PrivateKeyPEM = "", string(jwk)
+	out["kid"] = write("kid", withKid)
 	noCert := base
 	noCert.CertChainPEM = ""
 	out["nocert"] = write("nocert", noCert)
@@ -95,7 +112,12 @@ func TestRealEnvironmentConfigMistakes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, err := runOnce(t, []string{"serve", "--config", config(t, tt.tt02, tt.prod)}, nil, "")
+			// A portal that starts in spite of the mistakes is stopped after a while, so the test
+			// reports it instead of hanging.
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			var out, logs bytes.Buffer
+			err := run(ctx, []string{"serve", "--config", config(t, tt.tt02, tt.prod)}, func(string) string { return "" }, strings.NewReader(""), &out, &logs)
 			var ue usageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("err = %v, want a usage error (exit status 2)", err)
@@ -114,14 +136,18 @@ func TestRealEnvironmentConfigMistakes(t *testing.T) {
 	// A key-authenticated admin client passes with the setting that says so.
 	t.Run("without certificate allowed", func(t *testing.T) {
 		t.Parallel()
-		c := config(t, env(files["nocert"], base.Issuer, base.SelfServiceURL, base.PlatformURL, `, "admin_without_certificate": true`), good(files["good"]))
+		c := config(t, env(files["kid"], base.Issuer, base.SelfServiceURL, base.PlatformURL, `, "admin_without_certificate": true`),
+			env(files["nocert"], base.Issuer, base.SelfServiceURL, base.PlatformURL, `, "admin_without_certificate": true`))
 		fs := newFlagSet("serve", os.Stderr)
 		flags := serveFlags(fs)
 		if err := parseFlags(fs, []string{"--config", c}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := loadConfig(fs, flags, func(string) string { return "" }); err != nil {
-			t.Fatalf("refused: %v", err)
+		_, err := loadConfig(fs, flags, func(string) string { return "" })
+		// tt02's key carries its kid; prod's PEM key has none, so nothing would name the key.
+		if err == nil || strings.Contains(err.Error(), "environments.tt02") || !strings.Contains(err.Error(), "environments.prod.admin_file") ||
+			!strings.Contains(err.Error(), "neither a certificate_chain_pem nor a kid") {
+			t.Fatalf("want only prod refused, for its missing kid: %v", err)
 		}
 	})
 }
