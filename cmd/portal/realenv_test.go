@@ -233,3 +233,32 @@ func TestStartWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveCheckComparesTheIssuer: an issuer configured without its trailing slash differs from
+// the one Maskinporten's metadata names; the live check says so, with both values.
+func TestLiveCheckComparesTheIssuer(t *testing.T) {
+	_, _, cfg := simulatedConfig(t)
+	path := cfg.dataPath("sim-tt02-admin.json")
+	a, err := readAdminFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		issuer string
+		ok     bool
+	}{
+		{a.Issuer, true},
+		{strings.TrimSuffix(a.Issuer, "/"), false},
+	} {
+		cfg.Envs["tt02"] = EnvConfig{Label: "Test", Issuer: tt.issuer, SelfServiceURL: a.SelfServiceURL, PlatformURL: a.PlatformURL, AdminFile: path}
+		ups, problems := upstreamClients(cfg, envViews(cfg), nil, nil)
+		h := &envHealth{clients: ups, problems: problems}
+		c := h.Check(t.Context(), "tt02")[0]
+		if c.Name != "Maskinporten metadata" || c.OK != tt.ok {
+			t.Fatalf("issuer %q: %+v", tt.issuer, c)
+		}
+		if !tt.ok && (!strings.Contains(c.Detail, fmt.Sprintf("%q", a.Issuer)) || !strings.Contains(c.Detail, fmt.Sprintf("%q", tt.issuer))) {
+			t.Errorf("the detail lacks both issuers: %s", c.Detail)
+		}
+	}
+}

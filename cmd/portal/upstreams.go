@@ -130,6 +130,11 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		if err != nil {
 			return "", err
 		}
+		if m.Issuer != c.Issuer() {
+			// Grants carry the configured issuer as aud; Maskinporten wants its own exactly.
+			return "", fmt.Errorf("the metadata names the issuer %q but the configuration says %q: grants would carry the wrong aud "+
+				"and be refused (MP-110); set maskinporten_issuer to the metadata's value", m.Issuer, c.Issuer())
+		}
 		return "issuer " + m.Issuer, nil
 	})
 	var tokenErr error
