@@ -443,13 +443,13 @@ func (s *Server) listEnvironments(c echo.Context) error {
 			}
 		}
 		props.Envs[i] = st
-		if s.deps.Health == nil {
+		if s.health == nil {
 			continue
 		}
 		wg.Go(func() {
-			for _, ch := range s.deps.Health.Check(ctx, e.Name) {
-				props.Envs[i].Checks = append(props.Envs[i].Checks, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail,
-					Took: ch.Took.Round(time.Millisecond).String()})
+			checks, at, err := s.health.get(ctx, e.Name)
+			if err == nil {
+				props.Envs[i].Checks, props.Envs[i].CheckedAt = checkViews(checks), showTime(at)
 			}
 		})
 	}

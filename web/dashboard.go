@@ -64,11 +64,20 @@ func (s *Server) showEnv(c echo.Context) error {
 			props.Integrations = fmt.Sprintf("%d active, %d of them changed outside the portal (the whole organisation)", n.Integrations, n.Drifted)
 		}
 	}
-	if s.deps.Health != nil {
-		for _, ch := range s.deps.Health.Check(c.Request().Context(), e.Name) {
-			props.Checks = append(props.Checks, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail,
-				Took: ch.Took.Round(time.Millisecond).String()})
+	if s.health != nil {
+		checks, at, err := s.health.get(c.Request().Context(), e.Name)
+		if err != nil {
+			return err
 		}
+		props.Checks, props.CheckedAt = checkViews(checks), showTime(at)
 	}
 	return render(c, http.StatusOK, templates.EnvPage(props))
+}
+
+func checkViews(checks []Check) []templates.CheckView {
+	var out []templates.CheckView
+	for _, ch := range checks {
+		out = append(out, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail, Took: ch.Took.Round(time.Millisecond).String()})
+	}
+	return out
 }

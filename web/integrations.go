@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -220,10 +219,25 @@ func (s *Server) newIntegrationProps(c echo.Context, e Env, f clients.Form, d cl
 		Heading: "New integration", Action: integrationsURL(e.Name), Cancel: integrationsURL(e.Name),
 		Name: templates.Field{Value: d.Name}, Description: templates.Field{Value: d.Description},
 		Teams: teamOptions(f.Teams, d.TeamID), Scopes: scopeChoices(f.Scopes, d.Scopes), Key: d.Key, Submit: "Create integration"}
-	if len(f.Preset) > 0 {
-		props.PresetLabel = "Altinn service owner: " + strings.Join(f.Preset, " and ")
-	}
+	props.Presets = presetViews(f.Presets)
 	return props
+}
+
+func presetViews(ps []clients.PresetChoice) []templates.PresetView {
+	out := make([]templates.PresetView, 0, len(ps))
+	for _, p := range ps {
+		v := templates.PresetView{ID: p.ID, Title: p.Title, Purpose: p.Purpose, DocURL: p.DocURL, Selectable: len(p.Usable) > 0}
+		for _, sc := range p.Scopes {
+			ask := ""
+			usable := slices.Contains(p.Usable, sc.Name)
+			if !usable {
+				ask = sc.Ask
+			}
+			v.Scopes = append(v.Scopes, templates.PresetScopeView{Name: sc.Name, Usable: usable, Ask: ask})
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func withProblem(props *templates.IntegrationFormProps, err error) {
@@ -271,7 +285,7 @@ func (s *Server) createIntegration(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, sc := range f.Preset {
+		for _, sc := range f.PresetScopes(in.Preset) {
 			if !slices.Contains(d.Scopes, sc) {
 				d.Scopes = append(d.Scopes, sc)
 			}

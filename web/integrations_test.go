@@ -53,7 +53,7 @@ func TestCreateIntegrationThroughTheForm(t *testing.T) {
 	form.Set("name", "Skjema-leser")
 	form.Set("description", "Reads instances of our apps")
 	form.Set("team", team)
-	form.Set("preset", "altinn")
+	form.Set("preset", "instances")
 	p := c.post("/envs/tt02/integrations", form)
 	if p.status != http.StatusOK {
 		t.Fatalf("preset: %d", p.status)

@@ -100,6 +100,7 @@ type Server struct {
 
 	metrics    *metrics.Metrics
 	routePaths map[string]bool // registered route templates, the only route labels
+	health     *healthCache    // nil without deps.Health
 }
 
 // New builds the HTTP handler.
@@ -124,6 +125,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Log, flash: securecookie.New(cfg.FlashKey, nil), metrics: cfg.Metrics}
 	s.flash.MaxAge(300)
+	if deps.Health != nil {
+		s.health = newHealthCache(deps.Health, cfg.Now)
+	}
 	s.e = s.newEcho()
 	s.routes()
 	s.routePaths = map[string]bool{}

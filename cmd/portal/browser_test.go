@@ -201,7 +201,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("description"), "Reads submitted forms"),
 		)
 		tab.selectByLabel("team", "Platform")
-		tab.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+		tab.submit("apply the Altinn preset", `[data-testid="preset-instances"]`, http.StatusOK)
 		if n := tab.count(`input[name="scopes"]:checked`); n != 2 {
 			t.Fatalf("the Altinn preset checked %d scopes, want 2", n)
 		}
@@ -282,7 +282,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("description"), "Reads instances"),
 		)
 		tab.selectByLabel("team", "Platform")
-		tab.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+		tab.submit("apply the Altinn preset", `[data-testid="preset-instances"]`, http.StatusOK)
 		tab.submit("create the integration", `[data-testid="integration-submit"]`, http.StatusOK)
 		integration := tab.location()
 
@@ -409,7 +409,7 @@ func TestBrowser(t *testing.T) {
 		newcomer.submit("follow the integration step", `[data-testid="onboarding-integration"] a`, http.StatusOK)
 		newcomer.do("describe the integration", chromedp.WaitVisible(chromedp.CSS(`form[data-testid="integration-form"]`)),
 			chromedp.SendKeys(chromedp.ID("name"), "First"), chromedp.SendKeys(chromedp.ID("description"), "Our first integration"))
-		newcomer.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+		newcomer.submit("apply the Altinn preset", `[data-testid="preset-instances"]`, http.StatusOK)
 		newcomer.submit("create it", `[data-testid="integration-submit"]`, http.StatusOK)
 		newcomer.do("back to the checklist", chromedp.Navigate(p.URL+"/onboarding"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="onboarding"]`)))
 		newcomer.submit("follow the key step", `[data-testid="onboarding-key"] a`, http.StatusOK)
@@ -455,7 +455,7 @@ func TestBrowser(t *testing.T) {
 			)
 			tab.selectByLabel("team", "Platform")
 			// A proof of a rotated key asks for a token, which needs a scope.
-			tab.submit("apply the Altinn preset", `[data-testid="preset-altinn"]`, http.StatusOK)
+			tab.submit("apply the Altinn preset", `[data-testid="preset-instances"]`, http.StatusOK)
 			tab.submit("create "+name, `[data-testid="integration-submit"]`, http.StatusOK)
 			tab.submit("open its keys", `[data-testid="manage-keys"]`, http.StatusOK)
 		}

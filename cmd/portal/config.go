@@ -37,6 +37,9 @@ type EnvConfig struct {
 	// defaults (idporten:dcr*, idporten:scopes* and every scope the admin client holds); a
 	// trailing * matches any scope starting with what precedes it.
 	PrivilegedScopes []string `json:"privileged_scopes"`
+	// AdminWithoutCertificate lets a real environment's admin client authenticate with a
+	// registered key instead of the business certificate Digdir asks for.
+	AdminWithoutCertificate bool `json:"admin_without_certificate"`
 }
 
 // Simulated reports whether the environment runs against the built-in simulators.
@@ -407,16 +410,24 @@ func (c *Config) validate() []string {
 			simulated = true
 			continue
 		}
-		for key, v := range map[string]string{"maskinporten_issuer": e.Issuer, "selfservice_url": e.SelfServiceURL, "platform_url": e.PlatformURL} {
-			u, err := url.Parse(v)
-			if v == "" || err != nil || u.Scheme == "" || u.Host == "" {
-				p = append(p, fmt.Sprintf("environments.%s.%s must be an absolute URL when the environment points at real services", name, key))
+		for _, f := range []struct{ key, v string }{{"maskinporten_issuer", e.Issuer}, {"selfservice_url", e.SelfServiceURL}, {"platform_url", e.PlatformURL}} {
+			if msg := checkUpstreamURL(f.v); msg != "" {
+				p = append(p, fmt.Sprintf("environments.%s.%s %s", name, f.key, msg))
 			}
+		}
+		if u, err := url.Parse(e.SelfServiceURL); err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/api/v1") {
+			p = append(p, fmt.Sprintf("environments.%s.selfservice_url %q ends in /api/v1: give the API's base without it (for example https://api.samarbeid.digdir.no); the portal adds /api/v1 itself",
+				name, e.SelfServiceURL))
 		}
 		if e.AdminFile == "" {
 			p = append(p, fmt.Sprintf("environments.%s.admin_file must name the admin client's credentials file", name))
-		} else if _, err := os.Stat(e.AdminFile); err != nil {
-			p = append(p, fmt.Sprintf("environments.%s.admin_file %s cannot be read", name, e.AdminFile))
+		} else if a, err := readAdminFile(e.AdminFile); err != nil {
+			p = append(p, fmt.Sprintf("environments.%s.admin_file: %v", name, err))
+		} else {
+			_, problems := a.credentials(e.AdminFile, !e.AdminWithoutCertificate)
+			for _, msg := range problems {
+				p = append(p, fmt.Sprintf("environments.%s.admin_file: %s", name, msg))
+			}
 		}
 	}
 	if simulated {
@@ -425,6 +436,39 @@ func (c *Config) validate() []string {
 		}
 	}
 	return p
+}
+
+// checkUpstreamURL says what is wrong with a real environment's upstream URL, or "". Only
+// https goes to a real service; http is allowed for a loopback host, where a separately
+// started simulator stands in for one.
+func checkUpstreamURL(v string) string {
+	if v == "" {
+		return "must be an absolute URL when the environment points at real services"
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%q is not a URL", v)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Sprintf("%q must be an https URL (not %s)", v, u.Scheme+":")
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Sprintf("%q has no host", v)
+	case u.User != nil:
+		return fmt.Sprintf("%q must not carry a user name or password", v)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Sprintf("%q must have no query or fragment", v)
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return fmt.Sprintf("%q must use https: plain http is allowed only for a simulator on this machine (localhost, 127.0.0.1, ::1)", v)
+	}
+	return ""
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // publicURL is where people reach the portal.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -190,35 +189,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// adminFile is the admin client's credentials file, as the simulator writes it and as an
-// operator writes it for a real environment.
-type adminFile struct {
-	Issuer         string   `json:"issuer"`
-	SelfServiceURL string   `json:"selfservice_url"`
-	PlatformURL    string   `json:"platform_url"`
-	Org            string   `json:"org"`
-	OrgNo          string   `json:"orgno"`
-	ClientID       string   `json:"client_id"`
-	Scopes         []string `json:"scopes"`
-	CertChainPEM   string   `json:"certificate_chain_pem"`
-	PrivateKeyPEM  string   `json:"private_key_pem"`
-}
-
-func readAdminFile(path string) (adminFile, error) {
-	var a adminFile
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return a, fmt.Errorf("admin credentials %s cannot be read: %v", path, errors.Unwrap(err))
-	}
-	if err := json.Unmarshal(b, &a); err != nil {
-		return a, fmt.Errorf("admin credentials %s are not valid JSON: %v", path, describeJSONError(err))
-	}
-	if a.ClientID == "" || a.PrivateKeyPEM == "" {
-		return a, fmt.Errorf("admin credentials %s lack client_id or private_key_pem", path)
-	}
-	return a, nil
-}
-
 // adminPath is where an environment's admin credentials are read from.
 func adminPath(cfg Config, env string) string {
 	if cfg.Envs[env].Simulated() {
@@ -241,9 +211,12 @@ func envViews(cfg Config) []web.Env {
 		if err != nil {
 			v.Problem = err.Error()
 		} else {
-			v.AdminClient, v.Org, v.OrgNo = a.ClientID, a.Org, a.OrgNo
+			// For a real environment the configuration wins over the admin file; start-up warns
+			// when they differ (startWarnings).
+			v.AdminClient = a.ClientID
 			if v.Simulated {
 				v.Issuer, v.SelfService, v.Platform = a.Issuer, a.SelfServiceURL, a.PlatformURL
+				v.Org, v.OrgNo = a.Org, a.OrgNo
 			}
 		}
 		if v.Issuer != "" {
@@ -269,6 +242,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	for _, w := range startWarnings(cfg) {
+		log.Warn(w)
+	}
 	unlock, err := lockDataDir(cfg.Data, false)
 	if errors.Is(err, errDataDirBusy) {
 		return fmt.Errorf("a restore is running on the data directory %s: start the portal when it has finished", cfg.Data)
@@ -476,7 +452,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
+			Health: &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()

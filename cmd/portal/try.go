@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -205,32 +204,19 @@ func pemCertificateSigner(name string, data []byte) (maskinporten.Signer, error)
 	if err != nil {
 		return maskinporten.Signer{}, usagef("--x5c %s: %v", name, err)
 	}
-	var chain []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return maskinporten.Signer{}, usagef("--x5c %s: a certificate cannot be read: %v", name, err)
-		}
-		chain = append(chain, c)
+	chain, err := parseCertificates(data)
+	if err != nil {
+		return maskinporten.Signer{}, usagef("--x5c %s: %v", name, err)
 	}
 	if len(chain) == 0 {
 		return maskinporten.Signer{}, usagef("--x5c %s holds no CERTIFICATE block", name)
 	}
-	// The certificate that matches the key leads the chain.
-	for i, c := range chain {
-		if pub, ok := c.PublicKey.(*rsa.PublicKey); ok && pub.Equal(key.Public()) {
-			chain[0], chain[i] = chain[i], chain[0]
-			return maskinporten.Signer{Key: key, Chain: chain}, nil
-		}
+	// The certificate that matches the key leads the chain, its issuers follow.
+	chain, err = orderChain(key, chain)
+	if err != nil {
+		return maskinporten.Signer{}, usagef("--x5c %s: %v", name, err)
 	}
-	return maskinporten.Signer{}, usagef("--x5c %s: no certificate matches the private key", name)
+	return maskinporten.Signer{Key: key, Chain: chain}, nil
 }
 
 // tryEnv builds the environment's upstream clients the way the portal does: from the

@@ -47,3 +47,14 @@ func tryEnvs(cfg Config, envs []web.Env, ups map[string]*maskinporten.Client, m 
 	}
 	return out, nil
 }
+
+// altinnClients are the try environments' Altinn clients by environment, for the live checks.
+func altinnClients(envs []tryit.Env) map[string]*altinn.Client {
+	out := map[string]*altinn.Client{}
+	for _, e := range envs {
+		if e.Altinn != nil {
+			out[e.Name] = e.Altinn
+		}
+	}
+	return out
+}

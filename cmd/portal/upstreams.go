@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
-	"portal/internal/keys"
+	"portal/internal/altinn"
 	"portal/internal/maskinporten"
 	"portal/internal/metrics"
 	"portal/web"
@@ -21,32 +20,15 @@ import (
 // admin credentials file, the same way for the simulators and for the real services. Each of
 // its two upstreams gets a circuit breaker (defaults: 5 failures in a row, 30 s cool-down).
 func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
-	key, err := keys.ParsePrivate([]byte(a.PrivateKeyPEM))
-	if err != nil {
-		return nil, fmt.Errorf("admin credentials: private key: %w", err)
+	creds, problems := a.credentials("of "+env, false)
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	var chain []*x509.Certificate
-	rest := []byte(a.CertChainPEM)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("admin credentials: certificate chain: %w", err)
-		}
-		chain = append(chain, c)
-	}
-	signer := maskinporten.Signer{Key: key, Alg: "RS256"}
-	if len(chain) > 0 {
-		signer.Chain = chain
+	signer := maskinporten.Signer{Key: creds.Key, Alg: "RS256"}
+	if len(creds.Chain) > 0 {
+		signer.Chain = creds.Chain
 	} else {
-		signer.KeyID = key.KID
+		signer.KeyID = creds.Key.KID
 	}
 	return maskinporten.New(maskinporten.Config{
 		Issuer:         a.Issuer,
@@ -109,6 +91,15 @@ func upstreamClients(cfg Config, envs []web.Env, m *metrics.Metrics, log *slog.L
 type envHealth struct {
 	clients  map[string]*maskinporten.Client
 	problems map[string]string
+	altinn   map[string]*altinn.Client // each environment's Altinn platform, for the exchange check
+}
+
+// adminScopeUses says what the admin client can do with which self-service scope, as
+// production clients ask for them: reads with dcr.read, creating and changing clients and key
+// sets with dcr.write.
+var adminScopeUses = []struct{ scope, use string }{
+	{"idporten:dcr.read", "read clients and key sets"},
+	{"idporten:dcr.write", "create and change clients and key sets"},
 }
 
 // Check answers whether the environment's metadata is reachable, the admin client can get a
@@ -139,12 +130,22 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		if err != nil {
 			return "", err
 		}
+		if m.Issuer != c.Issuer() {
+			// Grants carry the configured issuer as aud; Maskinporten wants its own exactly.
+			return "", fmt.Errorf("the metadata names the issuer %q but the configuration says %q: grants would carry the wrong aud "+
+				"and be refused (MP-110); set maskinporten_issuer to the metadata's value", m.Issuer, c.Issuer())
+		}
 		return "issuer " + m.Issuer, nil
 	})
+	var tokenErr error
 	if !step("Admin token", func() (string, error) {
-		_, err := c.AdminTokens().Token(ctx)
-		return "obtained with the admin client's business certificate", err
+		_, tokenErr = c.AdminTokens().Token(ctx)
+		return "obtained with the admin client's business certificate", tokenErr
 	}) {
+		var me *maskinporten.Error
+		if errors.As(tokenErr, &me) && me.NotOAuth() {
+			out[len(out)-1].Detail += "; it was asked at " + c.TokenEndpoint()
+		}
 		return out
 	}
 	step("Self-service API", func() (string, error) {
@@ -154,14 +155,64 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		}
 		return "lists the organisation's integrations with the admin token", nil
 	})
+	step("Admin client's scopes", func() (string, error) {
+		tok, err := c.AdminTokens().Token(ctx)
+		if err != nil {
+			return "", err
+		}
+		return adminScopeCheck(tok)
+	})
+	if a, ok := h.altinn[env]; ok {
+		step("Altinn token exchange", func() (string, error) {
+			tok, err := c.AdminTokens().Token(ctx)
+			if err != nil {
+				return "", err
+			}
+			if _, err := a.Exchange(ctx, tok, env == "tt02"); err != nil {
+				return "", err
+			}
+			return "Altinn exchanged the admin client's Maskinporten token: it trusts this Maskinporten environment's tokens. " +
+				"What an integration may do in Altinn then depends on its own scopes.", nil
+		})
+	}
 	return out
+}
+
+// adminScopeCheck reads the scopes Maskinporten granted the admin token and says which
+// self-service operations they allow; it fails when creating or changing would be refused.
+func adminScopeCheck(token string) (string, error) {
+	d, err := maskinporten.Decode(token)
+	if err != nil {
+		return "", errors.New("the admin token is not a JWT, so its scopes cannot be read")
+	}
+	scope, _ := d.Claims["scope"].(string)
+	granted := strings.Fields(scope)
+	var can, cannot []string
+	for _, u := range adminScopeUses {
+		if slices.Contains(granted, u.scope) {
+			can = append(can, u.use+" ("+u.scope+")")
+		} else {
+			cannot = append(cannot, u.use+" (needs "+u.scope+")")
+		}
+	}
+	detail := "granted: " + strings.Join(granted, " ") + ". Can " + strings.Join(can, "; ")
+	if len(can) == 0 {
+		detail = "granted: " + strings.Join(granted, " ") + ". Can do nothing with clients"
+	}
+	if len(cannot) > 0 {
+		return "", errors.New(detail + ". Cannot " + strings.Join(cannot, "; ") + ": ask Digdir (servicedesk@digdir.no) to give the admin client the missing scope")
+	}
+	return detail + ".", nil
 }
 
 // upstreamMessage says what an upstream answered, in words, without tokens or bodies.
 func upstreamMessage(err error) string {
 	var me *maskinporten.Error
 	var ae *maskinporten.APIError
+	var xe *altinn.Error
 	switch {
+	case errors.As(err, &me) && me.NotOAuth():
+		return fmt.Sprintf("Maskinporten answered %d without an OAuth error: the token endpoint URL is probably wrong (check maskinporten_issuer)", me.Status)
 	case errors.As(err, &me):
 		msg := fmt.Sprintf("Maskinporten answered %d %s: %s", me.Status, me.Code, me.Message())
 		if me.MPCode != "" {
@@ -174,6 +225,8 @@ func upstreamMessage(err error) string {
 			msg += ", correlation id " + ae.CorrelationID
 		}
 		return msg
+	case errors.As(err, &xe):
+		return xe.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer within 10 seconds"
 	}

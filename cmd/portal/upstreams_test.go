@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"portal/internal/sim"
+	"portal/web"
 )
 
 // TestEnvHealthAgainstSimulators reads the simulators' admin files exactly as a real
@@ -21,10 +23,14 @@ func TestEnvHealthAgainstSimulators(t *testing.T) {
 		}
 	}
 	ups, problems := upstreamClients(cfg, envs, nil, nil)
-	h := &envHealth{clients: ups, problems: problems}
+	tenvs, err := tryEnvs(cfg, envs, ups, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}
 	for _, env := range []string{"tt02", "prod"} {
 		checks := h.Check(t.Context(), env)
-		if len(checks) != 3 {
+		if len(checks) != 5 {
 			t.Fatalf("%s: %d checks: %+v", env, len(checks), checks)
 		}
 		for _, c := range checks {
@@ -39,9 +45,8 @@ func TestEnvHealthAgainstSimulators(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := h.Check(t.Context(), "tt02")
-	last := checks[len(checks)-1]
-	if last.OK || !strings.Contains(last.Detail, "503") {
-		t.Fatalf("self-service fault not reported: %+v", last)
+	if ss := checks[2]; ss.Name != "Self-service API" || ss.OK || !strings.Contains(ss.Detail, "503") {
+		t.Fatalf("self-service fault not reported: %+v", checks)
 	}
 
 	// A damaged credentials file is named, not a crash.
@@ -70,4 +75,63 @@ func simulatedConfig(t *testing.T) (*sim.Sim, *httptest.Server, Config) {
 	cfg := defaultConfig()
 	cfg.Data = dir
 	return s, srv, cfg
+}
+
+// TestEnvHealthWriteScopesAndExchange: the live checks tell whether the admin client's granted
+// scopes allow writing clients and key sets, and whether Altinn exchanges the environment's
+// Maskinporten tokens.
+func TestEnvHealthWriteScopesAndExchange(t *testing.T) {
+	s, _, cfg := simulatedConfig(t)
+	path := cfg.dataPath("sim-tt02-admin.json")
+	a, err := readAdminFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Scopes = []string{"idporten:dcr.read"}
+	b, _ := json.Marshal(a)
+	os.WriteFile(path, b, 0o600)
+	envs := envViews(cfg)
+	ups, problems := upstreamClients(cfg, envs, nil, nil)
+	tenvs, err := tryEnvs(cfg, envs, ups, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}
+	find := func(checks []web.Check, name string) web.Check {
+		for _, c := range checks {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("no %q check in %+v", name, checks)
+		return web.Check{}
+	}
+	tests := []struct {
+		env, check string
+		ok         bool
+		want       []string
+	}{
+		{"tt02", "Admin client's scopes", false, []string{"granted: idporten:dcr.read", "Can read clients and key sets", "Cannot create and change clients and key sets (needs idporten:dcr.write)"}},
+		{"prod", "Admin client's scopes", true, []string{"create and change clients and key sets (idporten:dcr.write)"}},
+		{"tt02", "Altinn token exchange", true, []string{"trusts this Maskinporten environment's tokens"}},
+		{"prod", "Altinn token exchange", true, []string{"trusts this Maskinporten environment's tokens"}},
+	}
+	for _, tt := range tests {
+		c := find(h.Check(t.Context(), tt.env), tt.check)
+		if c.OK != tt.ok {
+			t.Errorf("%s %s: ok %v, want %v: %s", tt.env, tt.check, c.OK, tt.ok, c.Detail)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(c.Detail, w) {
+				t.Errorf("%s %s lacks %q: %s", tt.env, tt.check, w, c.Detail)
+			}
+		}
+	}
+	// An exchange that fails is reported as such.
+	if err := s.SetFaults("prod", sim.UpstreamPlatform, sim.Faults{ErrorRate: 1, ErrorStatus: 503}); err != nil {
+		t.Fatal(err)
+	}
+	if c := find(h.Check(t.Context(), "prod"), "Altinn token exchange"); c.OK || !strings.Contains(c.Detail, "503") {
+		t.Errorf("failed exchange: %+v", c)
+	}
 }

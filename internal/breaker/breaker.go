@@ -11,8 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -46,11 +49,18 @@ type OpenError struct {
 	Failures int           // failures in a row that opened the breaker
 	CoolDown time.Duration // how long the breaker stays open
 	RetryIn  time.Duration // until the next probe may go through
+	// First is the first failure of the run that opened the breaker, in words without
+	// addresses: "answered 503", "connection refused", "no answer in time".
+	First string
 }
 
 func (e *OpenError) Error() string {
-	return fmt.Sprintf("%s is failing; the portal stopped calling it for %s after %d failures in a row",
+	msg := fmt.Sprintf("%s is failing; the portal stopped calling it for %s after %d failures in a row",
 		e.Name, Seconds(e.CoolDown), e.Failures)
+	if e.First != "" {
+		msg += " (the first: " + e.First + ")"
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrOpen) true.
@@ -73,7 +83,9 @@ type Breaker struct {
 
 	mu       sync.Mutex
 	openedAt time.Time
-	tripped  int // consecutive failures when it last opened
+	tripped  int    // consecutive failures when it last opened
+	streak   int    // failures in a row so far
+	first    string // the first failure of the current run, in words
 }
 
 // errServer marks a 5xx answer as a failure for the breaker; Do still returns the answer.
@@ -145,11 +157,16 @@ func (b *Breaker) Do(hc *http.Client, req *http.Request) (*http.Response, error)
 			if errors.Is(context.Cause(req.Context()), context.Canceled) {
 				return nil, canceled{err}
 			}
+			b.failed(describe(err))
 			return nil, err
 		}
 		if resp.StatusCode >= 500 {
+			b.failed(fmt.Sprintf("answered %d", resp.StatusCode))
 			return resp, errServer
 		}
+		b.mu.Lock()
+		b.streak, b.first = 0, ""
+		b.mu.Unlock()
 		return resp, nil
 	})
 	var c canceled
@@ -164,6 +181,41 @@ func (b *Breaker) Do(hc *http.Client, req *http.Request) (*http.Response, error)
 	return resp, err
 }
 
+// failed notes a failure; the first of a run is kept to say why the breaker opened.
+func (b *Breaker) failed(what string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.streak == 0 {
+		b.first = what
+	}
+	b.streak++
+}
+
+// describe puts a transport error into a few words without the URL or address it names.
+func describe(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "no answer in time"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "host name not found"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return "network error (" + op.Op + ")"
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed without an answer"
+	}
+	return "network error"
+}
+
 func (b *Breaker) openError() *OpenError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -175,5 +227,5 @@ func (b *Breaker) openError() *OpenError {
 	if n == 0 {
 		n = b.failures
 	}
-	return &OpenError{Name: b.name, Failures: n, CoolDown: b.coolDown, RetryIn: retry}
+	return &OpenError{Name: b.name, Failures: n, CoolDown: b.coolDown, RetryIn: retry, First: b.first}
 }

@@ -64,7 +64,7 @@ func TestOpensOnServerErrorsNotOnRefusals(t *testing.T) {
 	if calls.Load() != before {
 		t.Fatalf("an open breaker let a call through")
 	}
-	want := "TT02 self-service API is failing; the portal stopped calling it for 0.2 s after 3 failures in a row"
+	want := "TT02 self-service API is failing; the portal stopped calling it for 0.2 s after 3 failures in a row (the first: answered 503)"
 	if err.Error() != want {
 		t.Errorf("message %q, want %q", err, want)
 	}
@@ -121,5 +121,42 @@ func TestTimeoutsCountCancellationsDoNot(t *testing.T) {
 	}
 	if _, err := get(t, b, t.Context(), srv.URL); !errors.Is(err, breaker.ErrOpen) {
 		t.Fatalf("after two timeouts: %v", err)
+	}
+}
+
+// TestOpenErrorNamesTheFirstFailure: an open breaker says what failed first, in words without
+// the upstream's address, so the person sees the cause and not only that calls stopped.
+func TestOpenErrorNamesTheFirstFailure(t *testing.T) {
+	t.Parallel()
+	var status, calls atomic.Int32
+	status.Store(http.StatusBadGateway)
+	srv := upstream(t, &status, &calls)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	tests := []struct {
+		name, url, want string
+	}{
+		{"server error", srv.URL, "(the first: answered 502)"},
+		{"nobody listening", closedURL, "(the first: connection refused)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := breaker.New("PROD Maskinporten", breaker.Settings{Failures: 2, CoolDown: time.Minute})
+			for range 2 {
+				get(t, b, t.Context(), tt.url)
+			}
+			_, err := get(t, b, t.Context(), tt.url)
+			var oe *breaker.OpenError
+			if !errors.As(err, &oe) {
+				t.Fatalf("not open: %v", err)
+			}
+			if !strings.HasSuffix(err.Error(), tt.want) {
+				t.Errorf("message %q, want it to end with %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "127.0.0.1") {
+				t.Errorf("the address leaks: %q", err)
+			}
+		})
 	}
 }

@@ -58,7 +58,9 @@ type Form struct {
 	Teams  []Team
 	Scopes []Scope
 	Preset []string // the Altinn service-owner scopes, where the organisation may use them
-	Draft  Draft
+	// Presets are the service-owner APIs' scope groups with what the organisation may use.
+	Presets []PresetChoice
+	Draft   Draft
 }
 
 // NewForm prepares the create form for p in env.
@@ -81,7 +83,7 @@ func (s *Service) NewForm(ctx context.Context, p *auth.Principal, env string) (F
 	if scopes, err = s.withoutPrivileged(ctx, p, e, scopes); err != nil {
 		return Form{}, err
 	}
-	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Draft: Draft{Key: NewKey()}}
+	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Presets: presetChoices(scopes), Draft: Draft{Key: NewKey()}}
 	if len(teams) == 1 {
 		f.Draft.TeamID = teams[0].ID
 	}

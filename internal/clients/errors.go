@@ -67,6 +67,10 @@ func upstreamProblem(env *envState, what string, err error, unknownOutcome strin
 		case ae.Status >= 500 && unknownOutcome != "":
 			return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s failed (%d) while asked to %s%s. %s",
 				env.label(), ae.Status, what, corr, unknownOutcome), err)
+		case ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests:
+			// A refusal: asking again the same way gets the same answer.
+			return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s refused to %s (%d)%s. Nothing was changed.",
+				env.label(), what, ae.Status, corr), err)
 		default:
 			return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s failed (%d) while asked to %s%s. Nothing was changed; try again in a moment.",
 				env.label(), ae.Status, what, corr), err)
@@ -92,6 +96,10 @@ func upstreamProblem(env *envState, what string, err error, unknownOutcome strin
 		// The admin token failed: Maskinporten, not Digdir's API, is the one at fault.
 		var me *maskinporten.Error
 		if errors.As(err, &me) {
+			if msg := adminTokenRefusal(env, me); msg != "" {
+				return problem.Wrap(problem.KindUpstream, fmt.Sprintf("%s, so it did not ask Digdir to %s. Nothing was changed. %s",
+					msg, what, "This will not pass by itself: an administrator must correct the admin client's configuration (its state is on the environment's page)."), err)
+			}
 			reason = fmt.Sprintf("answered %d %s", me.Status, me.Code)
 		}
 		return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Maskinporten in %s %s when the portal asked for its admin token, so it did not ask Digdir to %s. "+
@@ -102,6 +110,31 @@ func upstreamProblem(env *envState, what string, err error, unknownOutcome strin
 	}
 	return problem.Wrap(problem.KindUpstream, fmt.Sprintf("Digdir's self-service API in %s %s while asked to %s. Nothing was changed; try again in a moment.",
 		env.label(), reason, what), err)
+}
+
+// adminTokenRefusal words a refusal of the portal's admin token that asking again will not
+// change, or returns "" for one that may pass.
+func adminTokenRefusal(env *envState, me *maskinporten.Error) string {
+	switch {
+	case me.NotOAuth():
+		where := ""
+		if env.Upstream != nil {
+			where = " at " + env.Upstream.TokenEndpoint()
+		}
+		return fmt.Sprintf("Maskinporten in %s answered %d without an OAuth error%s when the portal asked for its admin token: "+
+			"the token endpoint URL is probably wrong (check the environment's maskinporten_issuer)", env.label(), me.Status, where)
+	case me.Permanent():
+		code := me.Code
+		if me.MPCode != "" {
+			code += ", " + me.MPCode
+		}
+		msg := fmt.Sprintf("Maskinporten in %s refused the portal's admin client (%d %s)", env.label(), me.Status, code)
+		if m := me.Message(); m != "" {
+			msg += ": " + strings.TrimSuffix(m, ".")
+		}
+		return msg
+	}
+	return ""
 }
 
 // wholeSeconds writes d rounded up to whole seconds, at least one: "30 s".

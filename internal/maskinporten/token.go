@@ -69,6 +69,27 @@ func (e *Error) Message() string {
 	return strings.TrimSpace(d)
 }
 
+// Permanent reports whether Maskinporten refused the request for a reason that asking again
+// with a fresh grant will not change: an unknown client (MP-100), a wrong aud (MP-110), a
+// refused certificate or key, a scope the client lacks. A reused grant (MP-012) is not: the
+// next request signs a new one.
+func (e *Error) Permanent() bool {
+	if e.Status < 400 || e.Status >= 500 || e.Status == 429 || e.MPCode == "MP-012" {
+		return false
+	}
+	switch e.Code {
+	case "invalid_client", "invalid_grant", "invalid_scope", "unauthorized_client", "forbidden":
+		return true
+	}
+	return false
+}
+
+// NotOAuth reports whether the answer carried no OAuth error at all, as when the URL points
+// at something that is not Maskinporten's token endpoint (a 404 for a wrong issuer path).
+func (e *Error) NotOAuth() bool {
+	return e.Code == "" && e.Status >= 400 && e.Status < 500
+}
+
 // ParseError reads a token endpoint error body. It never fails: a body that
 // is not the documented JSON yields an Error with only Status and Body.
 func ParseError(status int, body []byte) *Error {

@@ -225,6 +225,7 @@ func (w *world) seedDefault(ctx context.Context) error {
 		{Name: "altinn:broker.write", Description: "Altinn Broker: upload files", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},
 		{Name: "altinn:correspondence.read", Description: "Altinn Correspondence: read messages", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},
 		{Name: "altinn:correspondence.write", Description: "Altinn Correspondence: send messages", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},
+		{Name: "altinn:events.subscribe", Description: "Altinn Events: read and subscribe to events", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp},
 		{Name: "altinn:authentication/systemuser.request.read", Description: "Read system user requests", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp},
 		{Name: "altinn:portal/enduser", Description: "End-user portal access (ID-porten only)", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: []string{"idporten"}},
 		{Name: "krr:global/kontaktinformasjon.read", Description: "Contact and reservation register: read contact information", OwnerOrgNo: digdirOrgNo, AllowedIntegrationTypes: mp},

@@ -183,6 +183,14 @@ func ExplainMaskinporten(e *maskinporten.Error, grant string, c Context) []Findi
 		f = Finding{Code: MPServerError, Title: fmt.Sprintf("Maskinporten failed (%d)", e.Status),
 			Cause: "The token endpoint had a problem of its own; the grant may be fine.",
 			Fix:   "Try again in a moment with a new grant. If it persists, check Digdir's status page."}
+	case e.Status == http.StatusNotFound && e.Code == "":
+		where := "The token endpoint URL"
+		if c.TokenURL != "" {
+			where += " (" + c.TokenURL + ")"
+		}
+		f = Finding{Code: MPUnreadable, Title: "Nothing answered as Maskinporten at the token endpoint (404)",
+			Cause: where + " is probably wrong: Maskinporten answers every refusal with an OAuth error, never with a bare 404. An issuer with a wrong path (not ending in the host's root, or without its trailing slash) leads here.",
+			Fix:   "Check the environment's maskinporten_issuer: the token endpoint is the issuer followed by token, e.g. https://test.maskinporten.no/token."}
 	case e.Code == "" && e.Body != "":
 		f = Finding{Code: MPUnreadable, Title: fmt.Sprintf("The token endpoint answered %d with something else than Maskinporten's JSON", e.Status),
 			Cause: "A proxy, firewall or wrong URL answered instead of Maskinporten: " + e.Body,
@@ -190,6 +198,18 @@ func ExplainMaskinporten(e *maskinporten.Error, grant string, c Context) []Findi
 	default:
 		f = Finding{Code: MPOther, Title: fmt.Sprintf("Maskinporten refused the grant (%s)", e.Code),
 			Fix: "Read Maskinporten's description; the local checks below may point at the cause."}
+	}
+	if code == "MP-100" && grant != "" {
+		// The grant's aud tells which environment it was made for: a client unknown here but
+		// made for the other environment's issuer most likely lives there.
+		if d, err := maskinporten.Decode(grant); err == nil {
+			if auds := d.Audience(); len(auds) == 1 && slices.Contains(c.OtherIssuers, auds[0]) {
+				f.Title = "Maskinporten does not know the client here: the grant was made for another environment"
+				f.Cause = fmt.Sprintf("The grant's aud is %s, another environment's issuer, while it was sent to %s (issuer %s). The client and its key probably belong to that environment; clients exist in one environment only.",
+					auds[0], envName(c.Env), c.Issuer)
+				f.Fix = fmt.Sprintf("Send the grant to the environment whose issuer is %s, or use a client registered in %s and set aud to %q.", auds[0], envName(c.Env), c.Issuer)
+			}
+		}
 	}
 	f.Severity = SeverityError
 	f.Cause = strings.TrimSpace(said + " " + f.Cause)

@@ -348,3 +348,44 @@ func wrap(s string) string {
 	}
 	return b.String() + s
 }
+
+// TestTryExplainPointsTheRightWay: refusals whose cause is elsewhere than the words suggest
+// say where to look: an unknown client whose grant was made for the other environment, and a
+// bare 404 from a token endpoint URL that is wrong.
+func TestTryExplainPointsTheRightWay(t *testing.T) {
+	t.Parallel()
+	c := explainContext(t)
+	prodGrant := goodClaims()
+	prodGrant["aud"] = prodIssuer
+	unknown := &maskinporten.Error{Status: 400, Code: "invalid_grant", Description: "Invalid assertion. Client authentication failed.",
+		URI: "https://test.maskinporten.no/errors/MP-100", MPCode: "MP-100"}
+	for _, tc := range []struct {
+		name  string
+		err   *maskinporten.Error
+		grant string
+		want  []string
+		not   []string
+	}{
+		{"MP-100 with production's aud", unknown, grant(t, 0, "k1", prodGrant),
+			[]string{"another environment", "aud is " + prodIssuer, "Send the grant to the environment whose issuer is " + prodIssuer}, nil},
+		{"MP-100 with this environment's aud", unknown, grant(t, 0, "k1", goodClaims()),
+			[]string{"Maskinporten does not know the client"}, []string{"another environment's issuer"}},
+		{"404 without a code", &maskinporten.Error{Status: 404}, "",
+			[]string{"token endpoint URL (" + testIssuer + "token) is probably wrong", "maskinporten_issuer"}, []string{"()"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := tryit.ExplainMaskinporten(tc.err, tc.grant, c)
+			got := fs[0].Title + " | " + fs[0].Cause + " | " + fs[0].Fix
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(got, w) {
+					t.Errorf("says %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
