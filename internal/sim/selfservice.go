@@ -78,6 +78,13 @@ func (w *world) authed(h authedHandler, scopes ...string) http.HandlerFunc {
 			writeAPIError(rw, http.StatusUnauthorized, generalError("Invalid access token: "+err.Error()))
 			return
 		}
+		// Digdir: "Selvbetjeningsklienten må bruke virksomhetssertifikat". A client that
+		// authenticated with a registered key gets a token, but not one this API takes.
+		if c.ClientAmr != amrBusinessCertificate {
+			writeAPIError(rw, http.StatusForbidden, generalError("The self-service API accepts only tokens of clients that authenticate with a business certificate (client_amr "+
+				amrBusinessCertificate+"); this token's client_amr is "+c.ClientAmr))
+			return
+		}
 		p := &principal{clientID: c.ClientID, scopes: map[string]bool{}}
 		p.orgNo, _ = strings.CutPrefix(c.Consumer.ID, "0192:")
 		for _, s := range strings.Fields(c.Scope) {

@@ -40,7 +40,8 @@ func checkAPIErr(t *testing.T, e apiErr, status int) {
 	}
 }
 
-// tokenFor gets a token for a client made through the API with the given scopes.
+// tokenFor gets a token for a client made through the API with the given scopes, signed with
+// a registered key (client_amr private_key_jwt).
 func (f *fixture) tokenFor(scopes []string, keyIndex int, kid string) string {
 	f.t.Helper()
 	id := f.newClient("tt02", f.adminToken("tt02"), scopes, clientKey(f.t, keyIndex), kid)
@@ -51,12 +52,31 @@ func (f *fixture) tokenFor(scopes []string, keyIndex int, kid string) string {
 	return res.body["access_token"].(string)
 }
 
+// certTokenFor gets a token for a new key-less client of the service owner with the given
+// scopes, signed with the organisation's business certificate (client_amr virksomhetssertifikat).
+func (f *fixture) certTokenFor(scopes []string) string {
+	f.t.Helper()
+	id := f.newClient("tt02", f.adminToken("tt02"), scopes, nil, "")
+	creds, err := f.sim.AdminCredentials("tt02")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	key, chain := parseCreds(f.t, creds)
+	res := f.token("tt02", grant{key: key, x5c: chain, claims: baseClaims(id, strings.Join(scopes, " "), f.now("tt02"))}.sign(f.t))
+	if res.status != 200 {
+		f.t.Fatalf("token: %d %v", res.status, res.body)
+	}
+	return res.body["access_token"].(string)
+}
+
 func TestSelfServiceAuth(t *testing.T) {
 	f := newFixture(t)
 	admin := f.adminToken("tt02")
-	readOnly := f.tokenFor([]string{"idporten:dcr.read"}, 3, "ro-1")
-	modify := f.tokenFor([]string{"idporten:dcr.modify", "idporten:dcr.read"}, 4, "mod-1")
-	noDCR := f.tokenFor([]string{readScope}, 5, "plain-1")
+	readOnly := f.certTokenFor([]string{"idporten:dcr.read"})
+	modify := f.certTokenFor([]string{"idporten:dcr.modify", "idporten:dcr.read"})
+	noDCR := f.certTokenFor([]string{readScope})
+	// A client holding every dcr scope but signing with a registered key.
+	keyBased := f.tokenFor([]string{"idporten:dcr.read", "idporten:dcr.write"}, 3, "kb-1")
 	tampered := admin[:len(admin)-4] + "AAAA"
 
 	client := map[string]any{"integration_type": "maskinporten", "client_name": "x", "description": "y"}
@@ -70,6 +90,9 @@ func TestSelfServiceAuth(t *testing.T) {
 		{"garbage token", "GET", "/clients", "abc", nil, 401},
 		{"no dcr scope", "GET", "/clients", noDCR, nil, 403},
 		{"read", "GET", "/clients", readOnly, nil, 200},
+		{"key-based client cannot read", "GET", "/clients", keyBased, nil, 403},
+		{"key-based client cannot create", "POST", "/clients", keyBased, client, 403},
+		{"key-based client cannot read scope access", "GET", "/scopes/access/all", keyBased, nil, 403},
 		{"read cannot create", "POST", "/clients", readOnly, client, 403},
 		{"read cannot post keys", "POST", "/clients/" + f.mainID + "/jwks", readOnly, map[string]any{"keys": []any{}}, 403},
 		{"read cannot delete", "DELETE", "/clients/" + f.mainID, readOnly, nil, 403},

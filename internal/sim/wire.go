@@ -7,6 +7,10 @@ import "encoding/json"
 
 const grantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
+// amrBusinessCertificate is client_amr for a client that signed its grant with a business
+// certificate (x5c), the only kind the self-service API accepts (§2.2).
+const amrBusinessCertificate = "virksomhetssertifikat"
+
 // metadata is Maskinporten's RFC 8414 document (§1.1).
 type metadata struct {
 	Issuer                      string   `json:"issuer"`
