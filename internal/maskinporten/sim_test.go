@@ -4,12 +4,15 @@ package maskinporten_test
 // Maskinporten and self-service API give.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -147,7 +150,10 @@ func (w *simWorld) admin(t *testing.T, env string, scopes ...string) (sim.AdminC
 func (w *simWorld) client(t *testing.T, env string, cfg maskinporten.Config) *maskinporten.Client {
 	t.Helper()
 	a, cred := w.admin(t, env)
-	cfg.Issuer, cfg.SelfServiceURL, cfg.HTTPClient = a.Issuer, a.SelfServiceURL, w.http
+	cfg.Issuer, cfg.SelfServiceURL = a.Issuer, a.SelfServiceURL
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = w.http
+	}
 	if cfg.Now == nil {
 		cfg.Now = w.now(t, env)
 	}
@@ -445,5 +451,71 @@ func TestSimSelfServiceErrors(t *testing.T) {
 	set, err := mp.GetJWKS(t.Context(), id)
 	if err != nil || len(set.Keys) != 1 || set.Keys[0].Kid != "sim-ss-1" {
 		t.Fatalf("jwks after refused changes: %v, %+v", err, set)
+	}
+}
+
+// recorder keeps the bodies of the requests that pass through it, by method.
+type recorder struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	bodies map[string][]string
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		r.mu.Lock()
+		if r.bodies == nil {
+			r.bodies = map[string][]string{}
+		}
+		r.bodies[req.Method] = append(r.bodies[req.Method], string(b))
+		r.mu.Unlock()
+	}
+	return r.next.RoundTrip(req)
+}
+
+// TestSimUpdateSendsScopesAndNoServerFields removes a client's last scope with
+// GET-modify-PUT: the PUT carries "scopes": [] and none of created, last_updated and the
+// relative jwks_uri the GET returned, and the simulator, which refuses either mistake, takes it.
+func TestSimUpdateSendsScopesAndNoServerFields(t *testing.T) {
+	w := newSimWorld(t)
+	rec := &recorder{next: w.http.Transport}
+	mp := w.client(t, "tt02", maskinporten.Config{HTTPClient: &http.Client{Transport: rec}})
+	id := newMaskinportenClient(t, mp, simClientKey(t, 0), "sim-put-1", simReadScope)
+	cur, err := mp.GetClient(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.JWKSURI == "" || cur.Created.IsZero() || cur.LastUpdated.IsZero() {
+		t.Fatalf("GET lacks the server-set members the real API returns: %s", cur.Raw)
+	}
+	next := *cur
+	next.Scopes = nil
+	out, err := mp.UpdateClient(t.Context(), id, next)
+	if err != nil {
+		t.Fatalf("update removing the last scope: %v", err)
+	}
+	if out.Scopes == nil || len(out.Scopes) != 0 {
+		t.Errorf("scopes after update = %#v, want []", out.Scopes)
+	}
+	puts := rec.bodies[http.MethodPut]
+	if len(puts) != 1 {
+		t.Fatalf("PUT bodies: %q", puts)
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(puts[0]), &body); err != nil {
+		t.Fatal(err)
+	}
+	if string(body["scopes"]) != "[]" {
+		t.Errorf("PUT scopes = %s, want []", body["scopes"])
+	}
+	for _, m := range []string{"created", "last_updated", "jwks_uri", "client_secret"} {
+		if _, ok := body[m]; ok {
+			t.Errorf("PUT carries the server-set member %s: %s", m, puts[0])
+		}
 	}
 }

@@ -375,7 +375,7 @@ func (w *world) seedClient(ctx context.Context, tx *sql.Tx, sc SeedClient, now t
 	c := client{
 		ClientID: id, ClientName: sc.ClientName, Description: sc.Description, Scopes: sc.Scopes,
 		AccessTokenLifetime: sc.AccessTokenLifetime, ClientOrgno: sc.ClientOrgNo, Active: true,
-		Created: ts, LastUpdated: ts,
+		Created: ts, LastUpdated: ts, JWKSURI: clientJWKSURI(id),
 	}
 	if c.Scopes == nil {
 		c.Scopes = []string{}

@@ -178,6 +178,16 @@ func (w *world) buildClient(req *clientRequest, orgNo string, old *client) (clie
 	case it != "" && it != "maskinporten":
 		errs = append(errs, fieldErr(obj, "integration_type", "integration_type "+it+" is not supported by the simulator, only maskinporten"))
 	}
+	if old != nil {
+		// PUT replaces the client: Digdir asks for the GET result without the server-set
+		// members, and scopes always sent (an absent list is not "no scopes").
+		for _, m := range req.readOnlyMembers() {
+			errs = append(errs, fieldErr(obj, m, m+" is set by the server and must not be sent when updating a client; send the GET result without created, last_updated and jwks_uri"))
+		}
+		if req.Scopes == nil {
+			errs = append(errs, fieldErr(obj, "scopes", "scopes is required when updating a client; send [] to remove every scope"))
+		}
+	}
 	c.IntegrationType = "maskinporten"
 	if c.ClientName = str(req.ClientName); c.ClientName == "" {
 		errs = append(errs, fieldErr(obj, "client_name", "client_name is required"))
@@ -345,6 +355,7 @@ func (w *world) createClient(rw http.ResponseWriter, r *http.Request, p *princip
 	}
 	now := w.clock.now()
 	c.ClientID = uuid.NewString()
+	c.JWKSURI = clientJWKSURI(c.ClientID)
 	c.Created, c.LastUpdated = timestamp(now), timestamp(now)
 	c.Active = true
 	body, err := json.Marshal(c)
@@ -378,7 +389,7 @@ func (w *world) updateClient(rw http.ResponseWriter, r *http.Request, p *princip
 		if len(fes) > 0 {
 			return validationError(fes)
 		}
-		c.ClientID, c.Created, c.Active = old.ClientID, old.Created, true
+		c.ClientID, c.Created, c.Active, c.JWKSURI = old.ClientID, old.Created, true, clientJWKSURI(old.ClientID)
 		c.LastUpdated = timestamp(w.clock.now())
 		body, err := json.Marshal(c)
 		if err != nil {
@@ -423,6 +434,9 @@ func (w *world) deleteClient(rw http.ResponseWriter, r *http.Request, p *princip
 	w.publishClient(r.Context(), id)
 	rw.WriteHeader(http.StatusOK)
 }
+
+// clientJWKSURI is the relative jwks_uri the real API shows on a client (§2.4, Oslo's fixture).
+func clientJWKSURI(id string) string { return "/clients/" + id + "/jwks" }
 
 type validationError []fieldError
 
