@@ -52,6 +52,11 @@ func (s *Server) showEnv(c echo.Context) error {
 		return errNotFound
 	}
 	props := templates.EnvProps{Layout: s.layout(c, e.Label, ""), Env: s.envSummary(e)}
+	if s.deps.Clients != nil {
+		if info, err := s.deps.Clients.SyncStatus(c.Request().Context(), e.Name); err == nil {
+			props.OtherKinds = info.OtherKindsText()
+		}
+	}
 	if s.deps.Health != nil {
 		for _, ch := range s.deps.Health.Check(c.Request().Context(), e.Name) {
 			props.Checks = append(props.Checks, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail,

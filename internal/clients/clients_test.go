@@ -84,6 +84,23 @@ type hooked struct {
 	listGate    chan struct{} // when set, ListClients waits until it is closed
 	listEntered chan struct{} // when set, closed by the next ListClients that waits on listGate
 	gets        int
+	jwksReads   map[string]int // GetJWKS calls per client id
+}
+
+func (h *hooked) GetJWKS(ctx context.Context, id string) (*maskinporten.JWKS, error) {
+	h.mu.Lock()
+	if h.jwksReads == nil {
+		h.jwksReads = map[string]int{}
+	}
+	h.jwksReads[id]++
+	h.mu.Unlock()
+	return h.Upstream.GetJWKS(ctx, id)
+}
+
+func (h *hooked) jwksReadsOf(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.jwksReads[id]
 }
 
 func (h *hooked) set(f func(h *hooked)) {
@@ -1867,5 +1884,94 @@ func TestDetailRefreshesOnlyWhenStale(t *testing.T) {
 	}
 	if det.Stale != "" || det.Summary.Active {
 		t.Errorf("view of an inactive integration: stale %q, active %v", det.Stale, det.Summary.Active)
+	}
+}
+
+// TestSyncMirrorsOnlyMaskinportenClients: Digdir lists every kind of client the organisation
+// has; the sync mirrors only the Maskinporten ones, never reads the others' key sets, and
+// counts them per kind for the environment page.
+func TestSyncMirrorsOnlyMaskinportenClients(t *testing.T) {
+	t.Parallel()
+	login := sim.SeedClient{ClientID: "login-1", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Citizen login",
+		Description: "ID-porten login", IntegrationType: "idporten"}
+	login2 := sim.SeedClient{ClientID: "login-2", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Staff login",
+		Description: "ID-porten login", IntegrationType: "idporten"}
+	krr := sim.SeedClient{ClientID: "krr-1", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Contact register",
+		Description: "KRR lookups", IntegrationType: "krr"}
+	mp := sim.SeedClient{ClientID: "mp-1", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Reader",
+		Description: "Maskinporten reader", Scopes: []string{"altinn:serviceowner/instances.read"}}
+	w := newWorld(t, worldOptions{seed: &sim.SeedFile{Envs: []string{"tt02"},
+		Clients: []sim.SeedClient{login, login2, krr, mp}}})
+
+	// The simulator lists every kind, as the real API does.
+	all, err := w.mp["tt02"].ListClients(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, r := range all {
+		kinds[r.ClientID] = r.IntegrationType
+	}
+	if kinds["login-1"] != "idporten" || kinds["krr-1"] != "krr" || kinds["mp-1"] != "maskinporten" {
+		t.Fatalf("upstream kinds %v", kinds)
+	}
+
+	// A mirror that took a login client in before the kinds were told apart lets it go.
+	now := time.Now()
+	err = w.db.Tx(t.Context(), func(tx *sql.Tx) error {
+		return store.PutIntegration(t.Context(), tx, store.Integration{Env: "tt02", ClientID: "login-1", Name: "Citizen login",
+			Raw: `{"client_id":"login-1","integration_type":"idporten"}`, JWKS: `{"keys":[]}`, FirstSeen: now, LastChange: now, SyncedAt: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := w.syncOK(t, "tt02")
+	rows := w.rows(t, "tt02")
+	for _, id := range []string{"login-1", "login-2", "krr-1"} {
+		if _, ok := rows[id]; ok {
+			t.Errorf("%s (another kind) is in the mirror", id)
+		}
+		if n := w.up["tt02"].jwksReadsOf(id); n != 0 {
+			t.Errorf("%s: its key set was read %d times", id, n)
+		}
+	}
+	if _, ok := rows["mp-1"]; !ok {
+		t.Errorf("the Maskinporten client is not in the mirror")
+	}
+	if res.Clients != len(all)-3 || res.Unowned != len(all)-3 || res.OtherCount() != 3 {
+		t.Errorf("result %+v, %d listed", res, len(all))
+	}
+	info, err := w.svc.SyncStatus(t.Context(), "tt02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.OtherKinds["idporten"] != 2 || info.OtherKinds["krr"] != 1 || info.OtherCount() != 3 {
+		t.Errorf("other kinds %v", info.OtherKinds)
+	}
+	if got, want := info.OtherKindsText(), "3 clients of other kinds (idporten 2, krr 1) are not managed here."; got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	// The unowned-integrations audit names none of them.
+	ev := w.event(t, "tt02", "", "integration.sync.unowned", audit.Success)
+	for _, id := range []string{"login-1", "login-2", "krr-1"} {
+		if strings.Contains(string(ev.Details), id) {
+			t.Errorf("unowned event names %s: %s", id, ev.Details)
+		}
+	}
+
+	// A failed sync keeps the last count.
+	if err := w.sim.SetFaults("tt02", "selfservice", sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.svc.Sync(t.Context(), "tt02")
+	w.sim.SetFaults("tt02", "selfservice", sim.Faults{})
+	info, err = w.svc.SyncStatus(t.Context(), "tt02")
+	if err != nil || info.OK || info.OtherCount() != 3 {
+		t.Errorf("after a failed sync: %v, ok %v, other kinds %v", err, info.OK, info.OtherKinds)
+	}
+	// prod has none.
+	w.syncOK(t, "prod")
+	if info, _ := w.svc.SyncStatus(t.Context(), "prod"); info.OtherKindsText() != "" || info.OtherKinds == nil {
+		t.Errorf("prod other kinds %v %q", info.OtherKinds, info.OtherKindsText())
 	}
 }
