@@ -211,6 +211,9 @@ func (s *Server) newIntegrationProps(c echo.Context, e Env, f clients.Form, d cl
 	if len(f.Preset) > 0 {
 		props.PresetLabel = "Altinn service owner: " + strings.Join(f.Preset, " and ")
 	}
+	if f.AccessUnchecked {
+		props.ScopeNotice = clients.AccessUncheckedText
+	}
 	return props
 }
 

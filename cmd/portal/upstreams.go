@@ -20,7 +20,7 @@ import (
 // maskinportenClient builds an environment's Maskinporten and self-service client from its
 // admin credentials file, the same way for the simulators and for the real services. Each of
 // its two upstreams gets a circuit breaker (defaults: 5 failures in a row, 30 s cool-down).
-func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
+func maskinportenClient(a adminFile, selfService, env string, scopes maskinporten.AdminScopes, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
 	key, err := keys.ParsePrivate([]byte(a.PrivateKeyPEM))
 	if err != nil {
 		return nil, fmt.Errorf("admin credentials: private key: %w", err)
@@ -54,6 +54,7 @@ func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics
 		HTTPClient:     &http.Client{Transport: maskinportenTransport(m, env, selfService)},
 		Timeout:        10 * time.Second,
 		Admin:          &maskinporten.Credentials{ClientID: a.ClientID, Signer: signer, Scopes: a.Scopes},
+		AdminScopes:    scopes,
 		Breaker:        breakerSettings(log),
 		Name:           strings.ToUpper(env),
 	})
@@ -95,7 +96,7 @@ func upstreamClients(cfg Config, envs []web.Env, m *metrics.Metrics, log *slog.L
 			issuer, selfService = ec.Issuer, ec.SelfServiceURL
 		}
 		a.Issuer = issuer
-		c, err := maskinportenClient(a, selfService, e.Name, m, log)
+		c, err := maskinportenClient(a, selfService, e.Name, ec.AdminScopes, m, log)
 		if err != nil {
 			problems[e.Name] = err.Error()
 			continue
@@ -154,6 +155,19 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		}
 		return fmt.Sprintf("%d active integrations", len(cs)), nil
 	})
+	// Which groups of calls the admin client's scopes allow: one grant per group, as the
+	// calls themselves ask.
+	for _, a := range c.CheckAdminAccess(ctx) {
+		ch := web.Check{Name: "Admin scopes: " + a.Name, OK: a.Allowed,
+			Detail: "asks for " + strings.Join(a.Scopes, " ")}
+		switch {
+		case a.Problem != "":
+			ch.Detail += ": refused: " + upstreamMessageText(a.Problem)
+		case len(a.Missing) > 0:
+			ch.Detail += ": Maskinporten did not grant " + strings.Join(a.Missing, " ")
+		}
+		out = append(out, ch)
+	}
 	return out
 }
 
@@ -179,6 +193,14 @@ func upstreamMessage(err error) string {
 	}
 	// Other errors name the operation and the network failure; keep them short for a table cell.
 	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// upstreamMessageText shortens a refusal's text for a table cell.
+func upstreamMessageText(s string) string {
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}

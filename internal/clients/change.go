@@ -59,6 +59,9 @@ type Form struct {
 	Scopes []Scope
 	Preset []string // the Altinn service-owner scopes, where the organisation may use them
 	Draft  Draft
+	// AccessUnchecked: the organisation's scope access could not be read, so Scopes is the
+	// whole Maskinporten catalogue (AccessUncheckedText says so to the person).
+	AccessUnchecked bool
 }
 
 // NewForm prepares the create form for p in env.
@@ -78,7 +81,7 @@ func (s *Service) NewForm(ctx context.Context, p *auth.Principal, env string) (F
 	if err != nil {
 		return Form{}, err
 	}
-	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Draft: Draft{Key: NewKey()}}
+	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Draft: Draft{Key: NewKey()}, AccessUnchecked: AccessUnchecked(scopes)}
 	if len(teams) == 1 {
 		f.Draft.TeamID = teams[0].ID
 	}

@@ -224,6 +224,8 @@ type worldOptions struct {
 	timeout time.Duration // the maskinporten client's per-call timeout; default 10 s
 	seed    *sim.SeedFile
 	now     func() time.Time // the service's clock
+	// mpConfig adjusts an environment's maskinporten client before it is made.
+	mpConfig func(t *testing.T, s *sim.Sim, env string, cfg *maskinporten.Config)
 }
 
 // world is one simulator serving tt02 and prod, a fresh database with two teams, the service
@@ -323,12 +325,16 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mp, err := maskinporten.New(maskinporten.Config{
+		mcfg := maskinporten.Config{
 			Issuer: a.Issuer, SelfServiceURL: a.SelfServiceURL,
 			HTTPClient: &http.Client{Transport: w.sent},
 			Timeout:    timeout, Backoff: 10 * time.Millisecond,
 			Admin: adminCredentials(t, a),
-		})
+		}
+		if o.mpConfig != nil {
+			o.mpConfig(t, s, env, &mcfg)
+		}
+		mp, err := maskinporten.New(mcfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1973,5 +1979,60 @@ func TestSyncMirrorsOnlyMaskinportenClients(t *testing.T) {
 	w.syncOK(t, "prod")
 	if info, _ := w.svc.SyncStatus(t.Context(), "prod"); info.OtherKindsText() != "" || info.OtherKinds == nil {
 		t.Errorf("prod other kinds %v %q", info.OtherKinds, info.OtherKindsText())
+	}
+}
+
+// TestScopeAccessRefusedOffersCatalogue: an admin client registered with dcr.read and
+// dcr.write only (as many are) cannot list the organisation's scope access; creating an
+// integration goes on with the whole Maskinporten catalogue, says access could not be checked,
+// and Digdir still refuses a scope the organisation lacks.
+func TestScopeAccessRefusedOffersCatalogue(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{mpConfig: func(t *testing.T, s *sim.Sim, env string, cfg *maskinporten.Config) {
+		full, err := maskinporten.New(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := full.CreateClient(t.Context(), maskinporten.Registration{ClientName: "admin without scopes.write",
+			Description: "self-service admin", IntegrationType: maskinporten.IntegrationMaskinporten,
+			Scopes: []string{"idporten:dcr.read", "idporten:dcr.write"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred := *cfg.Admin
+		cred.ClientID = reg.ClientID
+		cfg.Admin = &cred
+	}})
+	ctx := t.Context()
+	f, err := w.svc.NewForm(ctx, w.memberA, "tt02")
+	if err != nil {
+		t.Fatalf("form: %v", err)
+	}
+	if !f.AccessUnchecked {
+		t.Fatal("the form does not say access could not be checked")
+	}
+	idx := map[string]clients.Scope{}
+	for _, sc := range f.Scopes {
+		idx[sc.Name] = sc
+	}
+	// Granted, not granted (REQUESTED) and open to all: all offered; only the open one checked.
+	for name, unchecked := range map[string]bool{
+		"altinn:serviceowner/instances.read": true, "krr:global/kontaktinformasjon.read": true, "altinn:broker.read": false,
+	} {
+		sc, ok := idx[name]
+		if !ok || sc.Unchecked != unchecked {
+			t.Errorf("%s: offered %v, unchecked %v (want %v)", name, ok, sc.Unchecked, unchecked)
+		}
+	}
+	if _, ok := idx["altinn:portal/enduser"]; ok {
+		t.Error("an ID-porten-only scope is offered")
+	}
+	id := w.create(t, w.memberA, "tt02", draft("Unchecked", w.teamA, "altinn:serviceowner/instances.read"))
+	if u := w.upstream(t, "tt02", id); !slices.Equal(u.Scopes, []string{"altinn:serviceowner/instances.read"}) {
+		t.Errorf("created with %v", u.Scopes)
+	}
+	_, err = w.svc.Create(ctx, w.memberA, meta(w.memberA), "tt02", draft("Lacks access", w.teamA, "krr:global/kontaktinformasjon.read"))
+	if err == nil || !strings.Contains(err.Error(), "does not have access") {
+		t.Errorf("a scope the organisation lacks: %v", err)
 	}
 }

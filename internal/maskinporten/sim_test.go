@@ -9,12 +9,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,8 +393,8 @@ func TestSimSelfServiceRenewsTokenOnceOn401(t *testing.T) {
 func TestSimSelfServiceErrors(t *testing.T) {
 	w := newSimWorld(t)
 	mp := w.client(t, "tt02", maskinporten.Config{})
-	_, readOnly := w.admin(t, "tt02", "idporten:dcr.read")
-	ro := w.client(t, "tt02", maskinporten.Config{Admin: readOnly})
+	// An admin client configured to ask for dcr.read when it writes.
+	ro := w.client(t, "tt02", maskinporten.Config{AdminScopes: maskinporten.AdminScopes{Write: []string{"idporten:dcr.read"}}})
 	id := newMaskinportenClient(t, mp, simClientKey(t, 0), "sim-ss-1", simReadScope)
 	pub := simClientKey(t, 1).PublicJWK()
 
@@ -517,5 +519,141 @@ func TestSimUpdateSendsScopesAndNoServerFields(t *testing.T) {
 		if _, ok := body[m]; ok {
 			t.Errorf("PUT carries the server-set member %s: %s", m, puts[0])
 		}
+	}
+}
+
+// bearerScopes records, per "METHOD path", the scope claim of the bearer token each
+// self-service call carried.
+type bearerScopes struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen map[string][]string
+}
+
+func (b *bearerScopes) RoundTrip(req *http.Request) (*http.Response, error) {
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+		var claims struct {
+			Scope string `json:"scope"`
+		}
+		if parts := strings.Split(tok, "."); len(parts) == 3 {
+			if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+				_ = json.Unmarshal(raw, &claims)
+			}
+		}
+		path := req.URL.Path[strings.Index(req.URL.Path, "/api/v1"):]
+		b.mu.Lock()
+		if b.seen == nil {
+			b.seen = map[string][]string{}
+		}
+		b.seen[req.Method+" "+path] = append(b.seen[req.Method+" "+path], claims.Scope)
+		b.mu.Unlock()
+	}
+	return b.next.RoundTrip(req)
+}
+
+// TestSimAdminScopesPerCall: every self-service call's token asks for the scope its purpose
+// needs and nothing else: dcr.read to read, dcr.write to change, scopes.write to list the
+// organisation's scope access.
+func TestSimAdminScopesPerCall(t *testing.T) {
+	w := newSimWorld(t)
+	rec := &bearerScopes{next: w.http.Transport}
+	mp := w.client(t, "tt02", maskinporten.Config{HTTPClient: &http.Client{Transport: rec}})
+	ctx := t.Context()
+	id := newMaskinportenClient(t, mp, simClientKey(t, 1), "scopes-per-call", simReadScope)
+	if _, err := mp.ListClients(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := mp.GetClient(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.UpdateClient(ctx, id, *cur); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.GetJWKS(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.DeleteJWKS(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.ScopeAccessAll(ctx, maskinporten.ScopeFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.DeleteClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"POST /api/v1/clients":                   "idporten:dcr.write",
+		"GET /api/v1/clients":                    "idporten:dcr.read",
+		"GET /api/v1/clients/" + id:              "idporten:dcr.read",
+		"PUT /api/v1/clients/" + id:              "idporten:dcr.write",
+		"POST /api/v1/clients/" + id + "/jwks":   "idporten:dcr.write",
+		"GET /api/v1/clients/" + id + "/jwks":    "idporten:dcr.read",
+		"DELETE /api/v1/clients/" + id + "/jwks": "idporten:dcr.write",
+		"DELETE /api/v1/clients/" + id:           "idporten:dcr.write",
+		"GET /api/v1/scopes/access/all":          "idporten:scopes.write",
+	}
+	for call, scope := range want {
+		got := rec.seen[call]
+		if len(got) == 0 {
+			t.Errorf("%s: not called", call)
+			continue
+		}
+		for _, g := range got {
+			if g != scope {
+				t.Errorf("%s: token scope %q, want %q", call, g, scope)
+			}
+		}
+	}
+	// One grant per scope set, each cached.
+	for _, p := range []maskinporten.Purpose{maskinporten.PurposeRead, maskinporten.PurposeWrite, maskinporten.PurposeScopeAccess} {
+		if mp.AdminTokensFor(p) == nil {
+			t.Errorf("no token source for %s", p)
+		}
+	}
+	if mp.AdminTokensFor(maskinporten.PurposeRead) == mp.AdminTokensFor(maskinporten.PurposeWrite) {
+		t.Error("reads and writes share one token source")
+	}
+}
+
+// TestSimAdminClientWithoutScopeAccess is an admin client registered, as many are, with
+// dcr.read and dcr.write only while its admin file also lists scopes.write: reads and writes
+// work, and only the scope-access call is refused, by Maskinporten, for the missing scope.
+func TestSimAdminClientWithoutScopeAccess(t *testing.T) {
+	w := newSimWorld(t)
+	ctx := t.Context()
+	full := w.client(t, "tt02", maskinporten.Config{})
+	reg, err := full.CreateClient(ctx, maskinporten.Registration{ClientName: "narrow admin", Description: "admin without scopes.write",
+		IntegrationType: maskinporten.IntegrationMaskinporten, ApplicationType: maskinporten.ApplicationWeb,
+		TokenEndpointAuthMethod: maskinporten.AuthPrivateKeyJWT, GrantTypes: []string{maskinporten.GrantType},
+		Scopes: []string{"idporten:dcr.read", "idporten:dcr.write"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cred := w.admin(t, "tt02", "idporten:dcr.read", "idporten:dcr.write", "idporten:scopes.write")
+	cred.ClientID = reg.ClientID
+	mp := w.client(t, "tt02", maskinporten.Config{Admin: cred})
+	if _, err := mp.ListClients(ctx, false); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	id := newMaskinportenClient(t, mp, simClientKey(t, 1), "narrow-1", simReadScope)
+	if id == "" {
+		t.Fatal("no client")
+	}
+	_, err = mp.ScopeAccessAll(ctx, maskinporten.ScopeFilter{})
+	var me *maskinporten.Error
+	if !errors.As(err, &me) || me.MPCode != "MP-200" || !maskinporten.Refused(err) {
+		t.Fatalf("scope access: %v, want MP-200 from Maskinporten, a refusal", err)
+	}
+	access := mp.CheckAdminAccess(ctx)
+	allowed := map[maskinporten.Purpose]bool{}
+	for _, a := range access {
+		allowed[a.Purpose] = a.Allowed
+		if !a.Allowed && (a.Problem == "" || !slices.Equal(a.Missing, []string{"idporten:scopes.write"})) {
+			t.Errorf("%s: problem %q, missing %v", a.Name, a.Problem, a.Missing)
+		}
+	}
+	if !allowed[maskinporten.PurposeRead] || !allowed[maskinporten.PurposeWrite] || allowed[maskinporten.PurposeScopeAccess] {
+		t.Errorf("allowed %v", allowed)
 	}
 }

@@ -22,8 +22,9 @@ const (
 	brregOrgNo  = "974760673"
 )
 
-// Scopes the seeded admin client holds.
-var adminScopes = []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:dcr.modify"}
+// Scopes the seeded admin client holds: what production admin clients are registered with
+// (NAV's digdirator asks for these three; nobody uses idporten:dcr.modify).
+var adminScopes = []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:scopes.write"}
 
 // SeedFile is the format of Config.SeedFile, a JSON document that adds to the default world
 // of each environment named in Envs (both when empty). Seeding is idempotent: entries that
@@ -251,7 +252,7 @@ func (w *world) seedDefault(ctx context.Context) error {
 	}
 	var grants []SeedGrant
 	for _, s := range []string{"altinn:serviceowner/instances.read", "altinn:serviceowner/instances.write",
-		"idporten:dcr.read", "idporten:dcr.write", "idporten:dcr.modify"} {
+		"idporten:dcr.read", "idporten:dcr.write", "idporten:dcr.modify", "idporten:scopes.write"} {
 		grants = append(grants, SeedGrant{Scope: s, ConsumerOrgNo: cfg.OrgNo, State: "APPROVED"})
 	}
 	grants = append(grants, SeedGrant{Scope: "krr:global/kontaktinformasjon.read", ConsumerOrgNo: cfg.OrgNo, State: "REQUESTED"})
@@ -267,7 +268,7 @@ func (w *world) seedDefault(ctx context.Context) error {
 }
 
 // upsertAdminClient keeps the seeded admin client as documented: the service owner's, with
-// the three dcr scopes and no keys (it authenticates with its business certificate).
+// adminScopes and no keys (it authenticates with its business certificate).
 func (w *world) upsertAdminClient(ctx context.Context) error {
 	now := timestamp(w.clock.now())
 	c := client{

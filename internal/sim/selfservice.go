@@ -16,11 +16,13 @@ import (
 
 // Scopes of the self-service API (§2.2). Which scope each endpoint demands is unconfirmed;
 // reads need dcr.read, creating and deleting dcr.write, and updates and keys dcr.write or
-// dcr.modify.
+// dcr.modify. GET /scopes/access/all needs Quirks.ScopeAccessScopes (default
+// idporten:scopes.write, what NAV's digdirator asks for; undocumented).
 const (
-	scopeDCRRead   = "idporten:dcr.read"
-	scopeDCRWrite  = "idporten:dcr.write"
-	scopeDCRModify = "idporten:dcr.modify"
+	scopeDCRRead     = "idporten:dcr.read"
+	scopeDCRWrite    = "idporten:dcr.write"
+	scopeDCRModify   = "idporten:dcr.modify"
+	scopeScopesWrite = "idporten:scopes.write"
 )
 
 // principal is the organisation behind a self-service request.
@@ -51,7 +53,11 @@ func (w *world) selfServiceRoutes(mux *http.ServeMux, prefix string) {
 	mux.HandleFunc("PUT "+api+"/clients/{id}/jwks", w.authed(w.replaceJWKS, scopeDCRWrite, scopeDCRModify))
 	mux.HandleFunc("DELETE "+api+"/clients/{id}/jwks", w.authed(w.deleteJWKS, scopeDCRWrite, scopeDCRModify))
 	mux.HandleFunc("GET "+api+"/scopes/all", w.listAllScopes)
-	mux.HandleFunc("GET "+api+"/scopes/access/all", w.authed(w.listAccess, scopeDCRRead))
+	accessScopes := w.s.cfg.Quirks.ScopeAccessScopes
+	if len(accessScopes) == 0 {
+		accessScopes = []string{scopeScopesWrite}
+	}
+	mux.HandleFunc("GET "+api+"/scopes/access/all", w.authed(w.listAccess, accessScopes...))
 	mux.HandleFunc(prefix+"/", func(rw http.ResponseWriter, r *http.Request) {
 		writeAPIError(rw, http.StatusNotFound, generalError("No endpoint "+r.Method+" "+strings.TrimPrefix(r.URL.Path, prefix)))
 	})
