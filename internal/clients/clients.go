@@ -53,6 +53,9 @@ type Env struct {
 	Problem string
 	// Keys says how generated keys may be held; nil takes DefaultKeyPolicy.
 	Keys *KeyPolicy
+	// AllowRS384RS512 offers RS384 and RS512 keys besides RS256 (off: Digdir's admin API
+	// page supports only RS256).
+	AllowRS384RS512 bool
 }
 
 // Options tune the service; zero values take the defaults.

@@ -224,6 +224,8 @@ type worldOptions struct {
 	timeout time.Duration // the maskinporten client's per-call timeout; default 10 s
 	seed    *sim.SeedFile
 	now     func() time.Time // the service's clock
+	// allowRS384RS512 lists the environments that offer RS384 and RS512 keys.
+	allowRS384RS512 []string
 	// mpConfig adjusts an environment's maskinporten client before it is made.
 	mpConfig func(t *testing.T, s *sim.Sim, env string, cfg *maskinporten.Config)
 }
@@ -237,6 +239,7 @@ type world struct {
 	mp   map[string]*maskinporten.Client // direct access, as someone outside the portal
 	up   map[string]*hooked
 	sent *sentBodies
+	envs []clients.Env // as the service got them
 
 	teamA, teamB int64
 
@@ -340,8 +343,10 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		}
 		w.mp[env] = mp
 		w.up[env] = &hooked{Upstream: mp}
-		envs = append(envs, clients.Env{Name: env, Label: labels[env], Prod: env == "prod", Issuer: a.Issuer, Upstream: w.up[env]})
+		envs = append(envs, clients.Env{Name: env, Label: labels[env], Prod: env == "prod", Issuer: a.Issuer, Upstream: w.up[env],
+			AllowRS384RS512: slices.Contains(o.allowRS384RS512, env)})
 	}
+	w.envs = envs
 	w.svc, err = clients.New(db, envs, clients.Options{Now: o.now})
 	if err != nil {
 		t.Fatal(err)
