@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -655,5 +656,67 @@ func TestSimAdminClientWithoutScopeAccess(t *testing.T) {
 	}
 	if !allowed[maskinporten.PurposeRead] || !allowed[maskinporten.PurposeWrite] || allowed[maskinporten.PurposeScopeAccess] {
 		t.Errorf("allowed %v", allowed)
+	}
+}
+
+// TestSimCheckIssuer: the configured issuer must be the one the metadata publishes, trailing
+// slash included, because grants carry it as aud and Maskinporten refuses anything else.
+func TestSimCheckIssuer(t *testing.T) {
+	w := newSimWorld(t)
+	a, cred := w.admin(t, "tt02")
+	exact := a.Issuer
+	tests := []struct {
+		name       string
+		configured string
+		mismatch   bool
+		slashHint  bool
+	}{
+		{"exact", exact, false, false},
+		{"without the trailing slash", strings.TrimSuffix(exact, "/"), true, true},
+		{"upper-case scheme", "HTTP" + strings.TrimPrefix(exact, "http"), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mp, err := maskinporten.New(maskinporten.Config{Issuer: tt.configured, HTTPClient: w.http, Now: w.now(t, "tt02")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = mp.CheckIssuer(t.Context())
+			var me *maskinporten.IssuerMismatchError
+			if got := errors.As(err, &me); got != tt.mismatch {
+				t.Fatalf("err = %v, want a mismatch: %v", err, tt.mismatch)
+			}
+			if !tt.mismatch {
+				return
+			}
+			msg := err.Error()
+			if me.Configured != tt.configured || me.Published != exact || !strings.Contains(msg, strconv.Quote(tt.configured)) ||
+				!strings.Contains(msg, strconv.Quote(exact)) || strings.Contains(msg, "trailing slash") != tt.slashHint {
+				t.Errorf("message %q", msg)
+			}
+			if !errors.Is(err, maskinporten.ErrMetadata) {
+				t.Error("not ErrMetadata")
+			}
+			// What happens when such a configuration goes unchecked: every grant is refused.
+			ts, err := mp.NewTokenSource(*cred)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ts.Token(t.Context())
+			var te *maskinporten.Error
+			if tt.slashHint && (!errors.As(err, &te) || te.MPCode != "MP-110") {
+				t.Errorf("grant with aud %q: %v, want MP-110", tt.configured, err)
+			}
+		})
+	}
+	// An unreachable metadata document is not a mismatch.
+	mp, err := maskinporten.New(maskinporten.Config{Issuer: "http://127.0.0.1:1/maskinporten/", HTTPClient: w.http, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = mp.CheckIssuer(t.Context())
+	var me *maskinporten.IssuerMismatchError
+	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "http://127.0.0.1:1/maskinporten/.well-known/oauth-authorization-server") {
+		t.Errorf("unreachable: %v", err)
 	}
 }
