@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"portal/internal/maskinporten"
 	"portal/internal/sim"
 )
 
@@ -24,14 +25,34 @@ func TestEnvHealthAgainstSimulators(t *testing.T) {
 	h := &envHealth{clients: ups, problems: problems}
 	for _, env := range []string{"tt02", "prod"} {
 		checks := h.Check(t.Context(), env)
-		if len(checks) != 3 {
+		if len(checks) != 6 {
 			t.Fatalf("%s: %d checks: %+v", env, len(checks), checks)
+		}
+		for i, want := range []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:scopes.write"} {
+			if c := checks[3+i]; !strings.HasPrefix(c.Name, "Admin scopes: ") || c.Detail != "asks for "+want {
+				t.Errorf("%s: admin scope check %+v", env, c)
+			}
 		}
 		for _, c := range checks {
 			if !c.OK {
 				t.Errorf("%s: %s failed: %s", env, c.Name, c.Detail)
 			}
 		}
+	}
+
+	// An admin client asked for a scope it lacks: that kind of call is reported refused.
+	narrow := cfg
+	narrow.Envs = map[string]EnvConfig{}
+	for k, v := range cfg.Envs {
+		narrow.Envs[k] = v
+	}
+	ec := narrow.Envs["tt02"]
+	ec.AdminScopes = maskinporten.AdminScopes{ScopeAccess: []string{"idporten:dcr.modify"}}
+	narrow.Envs["tt02"] = ec
+	nups, nproblems := upstreamClients(narrow, envViews(narrow), nil, nil)
+	nchecks := (&envHealth{clients: nups, problems: nproblems}).Check(t.Context(), "tt02")
+	if last := nchecks[len(nchecks)-1]; last.OK || !strings.Contains(last.Detail, "idporten:dcr.modify") || !strings.Contains(last.Detail, "MP-200") {
+		t.Errorf("scope the admin client lacks: %+v", last)
 	}
 
 	// A failing upstream is reported in words, and the chain stops at the first failure.
