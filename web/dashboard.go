@@ -54,6 +54,9 @@ func (s *Server) showEnv(c echo.Context) error {
 	}
 	props := templates.EnvProps{Layout: s.layout(c, e.Label, ""), Env: s.envSummary(e)}
 	if s.deps.Clients != nil {
+		if info, err := s.deps.Clients.SyncStatus(c.Request().Context(), e.Name); err == nil {
+			props.OtherKinds = info.OtherKindsText()
+		}
 		// Non-administrators see their teams' figures only, never the organisation's.
 		n, err := s.deps.Clients.Counts(c.Request().Context(), principal(c), e.Name)
 		if err != nil {

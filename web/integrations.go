@@ -220,6 +220,9 @@ func (s *Server) newIntegrationProps(c echo.Context, e Env, f clients.Form, d cl
 		Name: templates.Field{Value: d.Name}, Description: templates.Field{Value: d.Description},
 		Teams: teamOptions(f.Teams, d.TeamID), Scopes: scopeChoices(f.Scopes, d.Scopes), Key: d.Key, Submit: "Create integration"}
 	props.Presets = presetViews(f.Presets)
+	if f.AccessUnchecked {
+		props.ScopeNotice = clients.AccessUncheckedText
+	}
 	return props
 }
 
@@ -377,11 +380,15 @@ func (s *Server) showIntegration(c echo.Context) error {
 
 func (s *Server) editProps(c echo.Context, e Env, f clients.EditForm, d clients.Draft) templates.IntegrationFormProps {
 	base := integrationURL(e.Name, f.Detail.Summary.ClientID)
-	return templates.IntegrationFormProps{Layout: s.layout(c, "Edit "+f.Detail.Summary.Name, "Integrations"), Env: envHeading(e),
+	props := templates.IntegrationFormProps{Layout: s.layout(c, "Edit "+f.Detail.Summary.Name, "Integrations"), Env: envHeading(e),
 		Heading: "Edit " + f.Detail.Summary.Name, Action: base + "/edit", Cancel: base,
 		Name: templates.Field{Value: d.Name}, Description: templates.Field{Value: d.Description},
 		Teams: teamOptions(f.Teams, d.TeamID), Scopes: scopeChoices(f.Scopes, d.Scopes), Key: d.Key, Version: d.Version,
 		Submit: "Review changes", KeptPrivileged: f.KeptPrivileged}
+	if clients.AccessUnchecked(f.Scopes) {
+		props.ScopeNotice = clients.AccessUncheckedText
+	}
+	return props
 }
 
 func (s *Server) editIntegration(c echo.Context) error {

@@ -82,8 +82,11 @@ func (s *Server) keysPageProps(c echo.Context, e Env, ks clients.KeySet) templat
 		props.Keys = append(props.Keys, item)
 	}
 	props.Bits = []templates.Option{{Value: "2048", Label: "RSA 2048 (recommended)", Selected: true}, {Value: "4096", Label: "RSA 4096 (slower to make and use)"}}
-	props.Algs = []templates.Option{{Value: "RS256", Label: "RS256", Selected: true}, {Value: "RS384", Label: "RS384"}, {Value: "RS512", Label: "RS512"}}
+	for i, a := range ks.Algs {
+		props.Algs = append(props.Algs, templates.Option{Value: a, Label: a, Selected: i == 0})
+	}
 	props.UploadAlg = props.Algs
+	props.AlgCaveat = ks.AlgCaveat
 	if ks.Policy.Kept {
 		props.Custodies = append(props.Custodies, templates.Option{Value: clients.CustodyKept,
 			Label: "The portal keeps it, encrypted, to sign test grants; it is never shown", Selected: true})

@@ -5,9 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,9 +62,27 @@ func simKeys() func() (*rsa.PrivateKey, error) {
 // environments, served on its own httptest server; each option adjusts the web configuration.
 func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 	t.Helper()
+	return newSimAppSeeded(t, nil, nil, opts...)
+}
+
+// newSimAppSeeded is newSimApp with a simulator that also applies seed, and up adjusting each
+// environment's self-service client (nil leaves them as they are).
+func newSimAppSeeded(t *testing.T, seed *sim.SeedFile, up func(env string, cfg *maskinporten.Config), opts ...func(*web.Config)) *app {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	s, err := sim.Open(t.Context(), sim.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DataDir: t.TempDir(),
-		GenerateKey: simKeys(), AppInstances: 1})
+	scfg := sim.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DataDir: t.TempDir(),
+		GenerateKey: simKeys(), AppInstances: 1}
+	if seed != nil {
+		b, err := json.Marshal(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scfg.SeedFile = filepath.Join(t.TempDir(), "seed.json")
+		if err := os.WriteFile(scfg.SeedFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sim.Open(t.Context(), scfg)
 	if err != nil {
 		srv.Listener.Close()
 		t.Fatal(err)
@@ -88,7 +112,11 @@ func newSimApp(t *testing.T, opts ...func(*web.Config)) *app {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ups[env] = simUpstream(t, s, hc(env, metrics.Maskinporten(cred.SelfServiceURL)), env)
+			var upOpts []func(*maskinporten.Config)
+			if up != nil {
+				upOpts = append(upOpts, func(cfg *maskinporten.Config) { up(env, cfg) })
+			}
+			ups[env] = simUpstream(t, s, hc(env, metrics.Maskinporten(cred.SelfServiceURL)), env, upOpts...)
 			envs = append(envs, clients.Env{Name: env, Label: env, Prod: env == "prod", Issuer: "http://sim/" + env + "/maskinporten/",
 				Upstream: ups[env], AdminClient: cred.ClientID, AdminScopes: cred.Scopes})
 		}
@@ -193,4 +221,79 @@ func (a *app) principalOf(email string) *auth.Principal {
 		a.t.Fatal(err)
 	}
 	return p
+}
+
+// TestEnvironmentPageCountsOtherKinds: the environment page says how many clients of other
+// kinds Digdir lists that the portal leaves alone, and the integrations list shows none of them.
+func TestEnvironmentPageCountsOtherKinds(t *testing.T) {
+	t.Parallel()
+	var seeded []sim.SeedClient
+	for i, kind := range []string{"idporten", "idporten", "krr"} {
+		seeded = append(seeded, sim.SeedClient{ClientID: fmt.Sprintf("other-%d", i), ClientOrgNo: sim.DefaultOrgNo,
+			ClientName: "Login client " + strconv.Itoa(i), Description: "not Maskinporten", IntegrationType: kind})
+	}
+	a := newSimAppSeeded(t, &sim.SeedFile{Envs: []string{"tt02"}, Clients: seeded}, nil)
+	a.addUser("admin@example.no", "admin")
+	c := a.client()
+	c.login("admin@example.no")
+	list := c.get("/envs/tt02/integrations")
+	if list.status != http.StatusOK {
+		t.Fatalf("list: %d", list.status)
+	}
+	if body := list.doc.Text(); strings.Contains(body, "Login client") {
+		t.Errorf("the integrations list shows clients of other kinds")
+	}
+	p := c.get("/envs/tt02")
+	if p.status != http.StatusOK {
+		t.Fatalf("status %d", p.status)
+	}
+	got := text(p, `[data-testid="env-other-kinds"]`)
+	if !strings.Contains(got, "3 clients of other kinds (idporten 2, krr 1) are not managed here.") {
+		t.Errorf("other kinds: %q", got)
+	}
+	if p := c.get("/envs/prod"); text(p, `[data-testid="env-other-kinds"]`) != "" {
+		t.Errorf("prod shows other kinds it does not have")
+	}
+}
+
+// TestNewIntegrationWhenScopeAccessIsRefused: an admin client without idporten:scopes.write
+// cannot list the organisation's scope access; the create form still works, offers the whole
+// catalogue and says that access could not be checked.
+func TestNewIntegrationWhenScopeAccessIsRefused(t *testing.T) {
+	t.Parallel()
+	a := newSimAppSeeded(t, nil, func(env string, cfg *maskinporten.Config) {
+		full, err := maskinporten.New(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := full.CreateClient(t.Context(), maskinporten.Registration{ClientName: "admin without scopes.write",
+			Description: "self-service admin", IntegrationType: maskinporten.IntegrationMaskinporten,
+			Scopes: []string{"idporten:dcr.read", "idporten:dcr.write"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred := *cfg.Admin
+		cred.ClientID = reg.ClientID
+		cfg.Admin = &cred
+	})
+	a.addUser("admin@example.no", "admin")
+	team, err := a.auth.CreateTeam(t.Context(), adminPrincipal(t, a), "Payments", metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.auth.PutMember(t.Context(), adminPrincipal(t, a), team.ID, "admin@example.no", "member", metaFor()); err != nil {
+		t.Fatal(err)
+	}
+	c := a.client()
+	c.login("admin@example.no")
+	p := c.get("/envs/tt02/integrations/new")
+	if p.status != http.StatusOK {
+		t.Fatalf("status %d", p.status)
+	}
+	if got := text(p, `[data-testid="scope-access-unchecked"]`); !strings.Contains(got, "access could not be checked") {
+		t.Errorf("notice %q", got)
+	}
+	if p.doc.Find(`input[name="scopes"][value="krr:global/kontaktinformasjon.read"]`).Length() != 1 {
+		t.Error("a catalogue scope without approved access is not offered")
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"portal/internal/maskinporten"
 )
 
 // usageError is a mistake in how the portal was invoked or configured: exit status 2.
@@ -40,6 +42,13 @@ type EnvConfig struct {
 	// AdminWithoutCertificate lets a real environment's admin client authenticate with a
 	// registered key instead of the business certificate Digdir asks for.
 	AdminWithoutCertificate bool `json:"admin_without_certificate"`
+	// AdminScopes are the scopes the admin client asks for per kind of self-service call
+	// ({"read": [...], "write": [...], "scopes_access": [...]}); empty kinds get the defaults
+	// idporten:dcr.read, idporten:dcr.write and idporten:scopes.write.
+	AdminScopes maskinporten.AdminScopes `json:"admin_scopes"`
+	// AllowRS384RS512 offers RS384 and RS512 keys besides RS256. Digdir's admin API page says
+	// only RS256 is supported, its client-registration page all three: off by default.
+	AllowRS384RS512 bool `json:"allow_rs384_rs512"`
 }
 
 // Simulated reports whether the environment runs against the built-in simulators.
@@ -404,6 +413,13 @@ func (c *Config) validate() []string {
 		for _, sc := range e.PrivilegedScopes {
 			if pre, _ := strings.CutSuffix(sc, "*"); pre == "" || strings.ContainsAny(sc, " \t\n") || strings.Contains(pre, "*") {
 				p = append(p, fmt.Sprintf("environments.%s.privileged_scopes: %q is neither a scope nor a prefix ending in * (for example altinn:admin*)", name, sc))
+			}
+		}
+		for kind, scopes := range map[string][]string{"read": e.AdminScopes.Read, "write": e.AdminScopes.Write, "scopes_access": e.AdminScopes.ScopeAccess} {
+			for _, sc := range scopes {
+				if sc == "" || strings.ContainsAny(sc, " \t\n\"") {
+					p = append(p, fmt.Sprintf("environments.%s.admin_scopes.%s: %q is not a scope name (one scope per list entry, no spaces)", name, kind, sc))
+				}
 			}
 		}
 		if e.Simulated() {

@@ -410,7 +410,8 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	ups, problems := upstreamClients(cfg, envs, m, log)
 	var cenvs []clients.Env
 	for _, e := range envs {
-		ce := clients.Env{Name: e.Name, Label: e.Label, Prod: e.Name == "prod", Issuer: e.Issuer, Problem: problems[e.Name]}
+		ce := clients.Env{Name: e.Name, Label: e.Label, Prod: e.Name == "prod", Issuer: e.Issuer, Problem: problems[e.Name],
+			AllowRS384RS512: cfg.Envs[e.Name].AllowRS384RS512}
 		if c, ok := ups[e.Name]; ok {
 			ce.Upstream = c
 		}

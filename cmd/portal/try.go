@@ -249,7 +249,7 @@ func tryEnv(ctx context.Context, cfg Config, name string, ec EnvConfig, clientID
 	if admin != nil {
 		a := *admin
 		a.Issuer = issuer
-		mp, err = maskinportenClient(a, selfService, name, nil, nil) // a command: no metrics to serve
+		mp, err = maskinportenClient(a, selfService, name, ec.AdminScopes, nil, nil) // a command: no metrics to serve
 	} else {
 		mp, err = maskinporten.New(maskinporten.Config{Issuer: issuer, HTTPClient: &http.Client{Transport: http.DefaultTransport},
 			Timeout: 10 * time.Second})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // maskinportenClient builds an environment's Maskinporten and self-service client from its
 // admin credentials file, the same way for the simulators and for the real services. Each of
 // its two upstreams gets a circuit breaker (defaults: 5 failures in a row, 30 s cool-down).
-func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
+func maskinportenClient(a adminFile, selfService, env string, scopes maskinporten.AdminScopes, m *metrics.Metrics, log *slog.Logger) (*maskinporten.Client, error) {
 	creds, problems := a.credentials("of "+env, false)
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
@@ -36,6 +35,7 @@ func maskinportenClient(a adminFile, selfService, env string, m *metrics.Metrics
 		HTTPClient:     &http.Client{Transport: maskinportenTransport(m, env, selfService)},
 		Timeout:        10 * time.Second,
 		Admin:          &maskinporten.Credentials{ClientID: a.ClientID, Signer: signer, Scopes: a.Scopes},
+		AdminScopes:    scopes,
 		Breaker:        breakerSettings(log),
 		Name:           strings.ToUpper(env),
 	})
@@ -77,7 +77,7 @@ func upstreamClients(cfg Config, envs []web.Env, m *metrics.Metrics, log *slog.L
 			issuer, selfService = ec.Issuer, ec.SelfServiceURL
 		}
 		a.Issuer = issuer
-		c, err := maskinportenClient(a, selfService, e.Name, m, log)
+		c, err := maskinportenClient(a, selfService, e.Name, ec.AdminScopes, m, log)
 		if err != nil {
 			problems[e.Name] = err.Error()
 			continue
@@ -92,14 +92,6 @@ type envHealth struct {
 	clients  map[string]*maskinporten.Client
 	problems map[string]string
 	altinn   map[string]*altinn.Client // each environment's Altinn platform, for the exchange check
-}
-
-// adminScopeUses says what the admin client can do with which self-service scope, as
-// production clients ask for them: reads with dcr.read, creating and changing clients and key
-// sets with dcr.write.
-var adminScopeUses = []struct{ scope, use string }{
-	{"idporten:dcr.read", "read clients and key sets"},
-	{"idporten:dcr.write", "create and change clients and key sets"},
 }
 
 // Check answers whether the environment's metadata is reachable, the admin client can get a
@@ -148,20 +140,28 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		}
 		return out
 	}
-	step("Self-service API", func() (string, error) {
+	if !step("Self-service API", func() (string, error) {
 		// The page shows it to everyone signed in: the organisation's figures stay off it.
 		if _, err := c.ListClients(ctx, false); err != nil {
 			return "", err
 		}
 		return "lists the organisation's integrations with the admin token", nil
-	})
-	step("Admin client's scopes", func() (string, error) {
-		tok, err := c.AdminTokens().Token(ctx)
-		if err != nil {
-			return "", err
+	}) {
+		return out
+	}
+	// Which groups of calls the admin client's scopes allow: one grant per group, as the
+	// calls themselves ask.
+	for _, a := range c.CheckAdminAccess(ctx) {
+		ch := web.Check{Name: "Admin scopes: " + a.Name, OK: a.Allowed,
+			Detail: "asks for " + strings.Join(a.Scopes, " ")}
+		switch {
+		case a.Problem != "":
+			ch.Detail += ": refused: " + upstreamMessageText(a.Problem)
+		case len(a.Missing) > 0:
+			ch.Detail += ": Maskinporten did not grant " + strings.Join(a.Missing, " ")
 		}
-		return adminScopeCheck(tok)
-	})
+		out = append(out, ch)
+	}
 	if a, ok := h.altinn[env]; ok {
 		step("Altinn token exchange", func() (string, error) {
 			tok, err := c.AdminTokens().Token(ctx)
@@ -176,33 +176,6 @@ func (h *envHealth) Check(ctx context.Context, env string) []web.Check {
 		})
 	}
 	return out
-}
-
-// adminScopeCheck reads the scopes Maskinporten granted the admin token and says which
-// self-service operations they allow; it fails when creating or changing would be refused.
-func adminScopeCheck(token string) (string, error) {
-	d, err := maskinporten.Decode(token)
-	if err != nil {
-		return "", errors.New("the admin token is not a JWT, so its scopes cannot be read")
-	}
-	scope, _ := d.Claims["scope"].(string)
-	granted := strings.Fields(scope)
-	var can, cannot []string
-	for _, u := range adminScopeUses {
-		if slices.Contains(granted, u.scope) {
-			can = append(can, u.use+" ("+u.scope+")")
-		} else {
-			cannot = append(cannot, u.use+" (needs "+u.scope+")")
-		}
-	}
-	detail := "granted: " + strings.Join(granted, " ") + ". Can " + strings.Join(can, "; ")
-	if len(can) == 0 {
-		detail = "granted: " + strings.Join(granted, " ") + ". Can do nothing with clients"
-	}
-	if len(cannot) > 0 {
-		return "", errors.New(detail + ". Cannot " + strings.Join(cannot, "; ") + ": ask Digdir (servicedesk@digdir.no) to give the admin client the missing scope")
-	}
-	return detail + ".", nil
 }
 
 // upstreamMessage says what an upstream answered, in words, without tokens or bodies.
@@ -232,6 +205,14 @@ func upstreamMessage(err error) string {
 	}
 	// Other errors name the operation and the network failure; keep them short for a table cell.
 	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// upstreamMessageText shortens a refusal's text for a table cell.
+func upstreamMessageText(s string) string {
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}

@@ -61,6 +61,9 @@ type Form struct {
 	// Presets are the service-owner APIs' scope groups with what the organisation may use.
 	Presets []PresetChoice
 	Draft   Draft
+	// AccessUnchecked: the organisation's scope access could not be read, so Scopes is the
+	// whole Maskinporten catalogue (AccessUncheckedText says so to the person).
+	AccessUnchecked bool
 }
 
 // NewForm prepares the create form for p in env.
@@ -83,7 +86,7 @@ func (s *Service) NewForm(ctx context.Context, p *auth.Principal, env string) (F
 	if scopes, err = s.withoutPrivileged(ctx, p, e, scopes); err != nil {
 		return Form{}, err
 	}
-	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Presets: presetChoices(scopes), Draft: Draft{Key: NewKey()}}
+	f := Form{Env: e.Env, Teams: teams, Scopes: scopes, Presets: presetChoices(scopes), Draft: Draft{Key: NewKey()}, AccessUnchecked: AccessUnchecked(scopes)}
 	if len(teams) == 1 {
 		f.Draft.TeamID = teams[0].ID
 	}

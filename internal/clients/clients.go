@@ -60,6 +60,9 @@ type Env struct {
 	AdminScopes []string
 	// PrivilegedScopes extend DefaultPrivilegedScopes (a trailing * matches a prefix).
 	PrivilegedScopes []string
+	// AllowRS384RS512 offers RS384 and RS512 keys besides RS256 (off: Digdir's admin API
+	// page supports only RS256).
+	AllowRS384RS512 bool
 }
 
 // Options tune the service; zero values take the defaults.

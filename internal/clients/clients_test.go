@@ -84,6 +84,23 @@ type hooked struct {
 	listGate    chan struct{} // when set, ListClients waits until it is closed
 	listEntered chan struct{} // when set, closed by the next ListClients that waits on listGate
 	gets        int
+	jwksReads   map[string]int // GetJWKS calls per client id
+}
+
+func (h *hooked) GetJWKS(ctx context.Context, id string) (*maskinporten.JWKS, error) {
+	h.mu.Lock()
+	if h.jwksReads == nil {
+		h.jwksReads = map[string]int{}
+	}
+	h.jwksReads[id]++
+	h.mu.Unlock()
+	return h.Upstream.GetJWKS(ctx, id)
+}
+
+func (h *hooked) jwksReadsOf(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.jwksReads[id]
 }
 
 func (h *hooked) set(f func(h *hooked)) {
@@ -209,6 +226,10 @@ type worldOptions struct {
 	now     func() time.Time // the service's clock
 	// privileged are each environment's configured privileged scopes.
 	privileged []string
+	// allowRS384RS512 lists the environments that offer RS384 and RS512 keys.
+	allowRS384RS512 []string
+	// mpConfig adjusts an environment's maskinporten client before it is made.
+	mpConfig func(t *testing.T, s *sim.Sim, env string, cfg *maskinporten.Config)
 }
 
 // world is one simulator serving tt02 and prod, a fresh database with two teams, the service
@@ -220,6 +241,7 @@ type world struct {
 	mp   map[string]*maskinporten.Client // direct access, as someone outside the portal
 	up   map[string]*hooked
 	sent *sentBodies
+	envs []clients.Env // as the service got them
 
 	teamA, teamB int64
 
@@ -308,20 +330,25 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mp, err := maskinporten.New(maskinporten.Config{
+		mcfg := maskinporten.Config{
 			Issuer: a.Issuer, SelfServiceURL: a.SelfServiceURL,
 			HTTPClient: &http.Client{Transport: w.sent},
 			Timeout:    timeout, Backoff: 10 * time.Millisecond,
 			Admin: adminCredentials(t, a),
-		})
+		}
+		if o.mpConfig != nil {
+			o.mpConfig(t, s, env, &mcfg)
+		}
+		mp, err := maskinporten.New(mcfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.mp[env] = mp
 		w.up[env] = &hooked{Upstream: mp}
 		envs = append(envs, clients.Env{Name: env, Label: labels[env], Prod: env == "prod", Issuer: a.Issuer, Upstream: w.up[env],
-			PrivilegedScopes: o.privileged})
+			PrivilegedScopes: o.privileged, AllowRS384RS512: slices.Contains(o.allowRS384RS512, env)})
 	}
+	w.envs = envs
 	w.svc, err = clients.New(db, envs, clients.Options{Now: o.now})
 	if err != nil {
 		t.Fatal(err)
@@ -1870,5 +1897,149 @@ func TestDetailRefreshesOnlyWhenStale(t *testing.T) {
 	}
 	if det.Stale != "" || det.Summary.Active {
 		t.Errorf("view of an inactive integration: stale %q, active %v", det.Stale, det.Summary.Active)
+	}
+}
+
+// TestSyncMirrorsOnlyMaskinportenClients: Digdir lists every kind of client the organisation
+// has; the sync mirrors only the Maskinporten ones, never reads the others' key sets, and
+// counts them per kind for the environment page.
+func TestSyncMirrorsOnlyMaskinportenClients(t *testing.T) {
+	t.Parallel()
+	login := sim.SeedClient{ClientID: "login-1", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Citizen login",
+		Description: "ID-porten login", IntegrationType: "idporten"}
+	login2 := sim.SeedClient{ClientID: "login-2", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Staff login",
+		Description: "ID-porten login", IntegrationType: "idporten"}
+	krr := sim.SeedClient{ClientID: "krr-1", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Contact register",
+		Description: "KRR lookups", IntegrationType: "krr"}
+	mp := sim.SeedClient{ClientID: "mp-1", ClientOrgNo: sim.DefaultOrgNo, ClientName: "Reader",
+		Description: "Maskinporten reader", Scopes: []string{"altinn:serviceowner/instances.read"}}
+	w := newWorld(t, worldOptions{seed: &sim.SeedFile{Envs: []string{"tt02"},
+		Clients: []sim.SeedClient{login, login2, krr, mp}}})
+
+	// The simulator lists every kind, as the real API does.
+	all, err := w.mp["tt02"].ListClients(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, r := range all {
+		kinds[r.ClientID] = r.IntegrationType
+	}
+	if kinds["login-1"] != "idporten" || kinds["krr-1"] != "krr" || kinds["mp-1"] != "maskinporten" {
+		t.Fatalf("upstream kinds %v", kinds)
+	}
+
+	// A mirror that took a login client in before the kinds were told apart lets it go.
+	now := time.Now()
+	err = w.db.Tx(t.Context(), func(tx *sql.Tx) error {
+		return store.PutIntegration(t.Context(), tx, store.Integration{Env: "tt02", ClientID: "login-1", Name: "Citizen login",
+			Raw: `{"client_id":"login-1","integration_type":"idporten"}`, JWKS: `{"keys":[]}`, FirstSeen: now, LastChange: now, SyncedAt: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := w.syncOK(t, "tt02")
+	rows := w.rows(t, "tt02")
+	for _, id := range []string{"login-1", "login-2", "krr-1"} {
+		if _, ok := rows[id]; ok {
+			t.Errorf("%s (another kind) is in the mirror", id)
+		}
+		if n := w.up["tt02"].jwksReadsOf(id); n != 0 {
+			t.Errorf("%s: its key set was read %d times", id, n)
+		}
+	}
+	if _, ok := rows["mp-1"]; !ok {
+		t.Errorf("the Maskinporten client is not in the mirror")
+	}
+	if res.Clients != len(all)-3 || res.Unowned != len(all)-3 || res.OtherCount() != 3 {
+		t.Errorf("result %+v, %d listed", res, len(all))
+	}
+	info, err := w.svc.SyncStatus(t.Context(), "tt02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.OtherKinds["idporten"] != 2 || info.OtherKinds["krr"] != 1 || info.OtherCount() != 3 {
+		t.Errorf("other kinds %v", info.OtherKinds)
+	}
+	if got, want := info.OtherKindsText(), "3 clients of other kinds (idporten 2, krr 1) are not managed here."; got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	// The unowned-integrations audit names none of them.
+	ev := w.event(t, "tt02", "", "integration.sync.unowned", audit.Success)
+	for _, id := range []string{"login-1", "login-2", "krr-1"} {
+		if strings.Contains(string(ev.Details), id) {
+			t.Errorf("unowned event names %s: %s", id, ev.Details)
+		}
+	}
+
+	// A failed sync keeps the last count.
+	if err := w.sim.SetFaults("tt02", "selfservice", sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.svc.Sync(t.Context(), "tt02")
+	w.sim.SetFaults("tt02", "selfservice", sim.Faults{})
+	info, err = w.svc.SyncStatus(t.Context(), "tt02")
+	if err != nil || info.OK || info.OtherCount() != 3 {
+		t.Errorf("after a failed sync: %v, ok %v, other kinds %v", err, info.OK, info.OtherKinds)
+	}
+	// prod has none.
+	w.syncOK(t, "prod")
+	if info, _ := w.svc.SyncStatus(t.Context(), "prod"); info.OtherKindsText() != "" || info.OtherKinds == nil {
+		t.Errorf("prod other kinds %v %q", info.OtherKinds, info.OtherKindsText())
+	}
+}
+
+// TestScopeAccessRefusedOffersCatalogue: an admin client registered with dcr.read and
+// dcr.write only (as many are) cannot list the organisation's scope access; creating an
+// integration goes on with the whole Maskinporten catalogue, says access could not be checked,
+// and Digdir still refuses a scope the organisation lacks.
+func TestScopeAccessRefusedOffersCatalogue(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{mpConfig: func(t *testing.T, s *sim.Sim, env string, cfg *maskinporten.Config) {
+		full, err := maskinporten.New(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := full.CreateClient(t.Context(), maskinporten.Registration{ClientName: "admin without scopes.write",
+			Description: "self-service admin", IntegrationType: maskinporten.IntegrationMaskinporten,
+			Scopes: []string{"idporten:dcr.read", "idporten:dcr.write"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred := *cfg.Admin
+		cred.ClientID = reg.ClientID
+		cfg.Admin = &cred
+	}})
+	ctx := t.Context()
+	f, err := w.svc.NewForm(ctx, w.memberA, "tt02")
+	if err != nil {
+		t.Fatalf("form: %v", err)
+	}
+	if !f.AccessUnchecked {
+		t.Fatal("the form does not say access could not be checked")
+	}
+	idx := map[string]clients.Scope{}
+	for _, sc := range f.Scopes {
+		idx[sc.Name] = sc
+	}
+	// Granted, not granted (REQUESTED) and open to all: all offered; only the open one checked.
+	for name, unchecked := range map[string]bool{
+		"altinn:serviceowner/instances.read": true, "krr:global/kontaktinformasjon.read": true, "altinn:broker.read": false,
+	} {
+		sc, ok := idx[name]
+		if !ok || sc.Unchecked != unchecked {
+			t.Errorf("%s: offered %v, unchecked %v (want %v)", name, ok, sc.Unchecked, unchecked)
+		}
+	}
+	if _, ok := idx["altinn:portal/enduser"]; ok {
+		t.Error("an ID-porten-only scope is offered")
+	}
+	id := w.create(t, w.memberA, "tt02", draft("Unchecked", w.teamA, "altinn:serviceowner/instances.read"))
+	if u := w.upstream(t, "tt02", id); !slices.Equal(u.Scopes, []string{"altinn:serviceowner/instances.read"}) {
+		t.Errorf("created with %v", u.Scopes)
+	}
+	_, err = w.svc.Create(ctx, w.memberA, meta(w.memberA), "tt02", draft("Lacks access", w.teamA, "krr:global/kontaktinformasjon.read"))
+	if err == nil || !strings.Contains(err.Error(), "does not have access") {
+		t.Errorf("a scope the organisation lacks: %v", err)
 	}
 }

@@ -69,12 +69,16 @@ type KeyView struct {
 
 // KeySet is a client's keys with what a change to them needs.
 type KeySet struct {
-	Env          Env
-	Summary      Summary
-	Keys         []KeyView
-	Version      string // of the key set shown; a change refuses when it moved on
-	CanChange    bool
-	Policy       KeyPolicy
+	Env       Env
+	Summary   Summary
+	Keys      []KeyView
+	Version   string // of the key set shown; a change refuses when it moved on
+	CanChange bool
+	Policy    KeyPolicy
+	// Algs are the algorithms offered for new keys, RS256 first; AlgCaveat, when RS384 and
+	// RS512 are among them, says what to know before choosing one.
+	Algs         []string
+	AlgCaveat    string
 	SuggestedKID string
 	Stale        string // why the mirror's set is shown instead of a fresh read
 }
@@ -97,6 +101,27 @@ func keySetVersion(ks []maskinporten.JWK) string {
 	slices.Sort(parts)
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:8])
+}
+
+// AlgCaveat is what a person should know before choosing RS384 or RS512.
+const AlgCaveat = "Digdir's documentation disagrees on RS384 and RS512: its admin API page says only RS256 (2048-bit keys) " +
+	"is supported, its client-registration page allows all three. Choose RS256 unless the integration's software needs another."
+
+// algs lists the algorithms new keys may use in the environment.
+func (e *envState) algs() []string {
+	if e.AllowRS384RS512 {
+		return []string{string(keys.RS256), string(keys.RS384), string(keys.RS512)}
+	}
+	return []string{string(keys.RS256)}
+}
+
+// algRefusal says why alg may not be used for a new key in the environment; empty when it may.
+func (e *envState) algRefusal(alg keys.Alg) string {
+	if alg == keys.RS256 || e.AllowRS384RS512 {
+		return ""
+	}
+	return "Only RS256 is offered in " + e.label() + ": Digdir's admin API supports only RS256. " +
+		"An operator can offer RS384 and RS512 with allow_rs384_rs512."
 }
 
 func (e *envState) keyPolicy() KeyPolicy {
@@ -132,8 +157,11 @@ func (s *Service) Keys(ctx context.Context, p *auth.Principal, env, clientID str
 		}
 	}
 	ks := KeySet{Env: e.Env, Summary: summary(it), Version: keySetVersion(set.Keys), Stale: stale,
-		CanChange: canChange(p, it.TeamID) && it.Active && e.Upstream != nil && !e.isPortalClient(clientID), Policy: e.keyPolicy(),
+		CanChange: canChange(p, it.TeamID) && it.Active && e.Upstream != nil && !e.isPortalClient(clientID), Policy: e.keyPolicy(), Algs: e.algs(),
 		SuggestedKID: keys.SuggestKID(it.Name, e.Name, s.now())}
+	if e.AllowRS384RS512 {
+		ks.AlgCaveat = AlgCaveat
+	}
 	seen, err := s.db.KeysFirstSeen(ctx, env, clientID)
 	if err != nil {
 		return ks, err
@@ -347,8 +375,10 @@ func (s *Service) checkNewKey(e *envState, r *NewKeyRequest) error {
 	if r.Alg == "" {
 		r.Alg = string(keys.DefaultAlg)
 	}
-	if _, err := keys.ParseAlg(r.Alg); err != nil {
-		fields["alg"] = "Choose RS256, RS384 or RS512."
+	if alg, err := keys.ParseAlg(r.Alg); err != nil {
+		fields["alg"] = "Choose " + strings.Join(e.algs(), ", ") + "."
+	} else if msg := e.algRefusal(alg); msg != "" {
+		fields["alg"] = msg
 	}
 	pol := e.keyPolicy()
 	switch {
@@ -576,7 +606,8 @@ type UploadRequest struct {
 // UploadKey adds an uploaded public key (JWK, JWK set with one key, PEM, or certificate).
 // Anything carrying private key material is refused and nothing of it is kept or logged.
 func (s *Service) UploadKey(ctx context.Context, p *auth.Principal, m audit.Meta, env, clientID string, r UploadRequest, ch KeyChange) (string, error) {
-	if _, err := s.env(env); err != nil {
+	e, err := s.env(env)
+	if err != nil {
 		return "", err
 	}
 	if _, err := s.changeable(ctx, p, env, clientID); err != nil {
@@ -605,9 +636,12 @@ func (s *Service) UploadKey(ctx context.Context, p *auth.Principal, m audit.Meta
 	if pub.Alg == "" && r.Alg != "" {
 		alg, err := keys.ParseAlg(r.Alg)
 		if err != nil {
-			fields["alg"] = "Choose RS256, RS384 or RS512."
+			fields["alg"] = "Choose " + strings.Join(e.algs(), ", ") + "."
 		}
 		pub.Alg = alg
+	}
+	if msg := e.algRefusal(pub.Alg); pub.Alg != "" && msg != "" && fields["alg"] == "" {
+		fields["alg"] = "This key is for " + string(pub.Alg) + ". " + msg
 	}
 	if r.WithX5C && pub.Certificate == nil {
 		fields["x5c"] = "Only a certificate can be sent as x5c; this upload has none."

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +254,100 @@ func TestKeptKeyWithLostAnswerKeepsItsPrivateHalf(t *testing.T) {
 	var n int
 	if err := w.db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM integration_keys WHERE kid = 'refused-kept'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d records of the refused key (%v)", n, err)
+	}
+}
+
+// jwkWith is the i-th pool key as JWK JSON with the given alg and use ("" leaves a member out).
+func jwkWith(t *testing.T, i int, kid, alg, use string) []byte {
+	t.Helper()
+	k := pool(t)[8+i]
+	m := map[string]string{"kty": "RSA", "kid": kid,
+		"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()), "e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())}
+	if alg != "" {
+		m["alg"] = alg
+	}
+	if use != "" {
+		m["use"] = use
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestKeyAlgorithms: RS256 is the only algorithm offered unless the environment allows RS384
+// and RS512 (then with the caveat), for generated and uploaded keys alike; every key reaches
+// Digdir with use "sig", which the simulator demands.
+func TestKeyAlgorithms(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{allowRS384RS512: []string{"tt02"}})
+	r := w.rotator(t, newKEK(t), time.Second, time.Minute)
+	ctx := t.Context()
+	ids := map[string]string{}
+	for _, env := range []string{"tt02", "prod"} {
+		ids[env] = w.create(t, w.ownerA, env, draft("Algorithms", w.teamA, preset...))
+	}
+	for _, tt := range []struct {
+		env     string
+		algs    []string
+		caveat  bool
+		allowed bool
+	}{
+		{"prod", []string{"RS256"}, false, false},
+		{"tt02", []string{"RS256", "RS384", "RS512"}, true, true},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			id := ids[tt.env]
+			ks, err := w.svc.Keys(ctx, w.memberA, tt.env, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ks.Algs, tt.algs) || (ks.AlgCaveat != "") != tt.caveat {
+				t.Errorf("offered %v, caveat %q", ks.Algs, ks.AlgCaveat)
+			}
+			for _, alg := range []string{"RS384", "RS512"} {
+				_, err := r.svc.StartKeyGeneration(ctx, w.memberA, tt.env, id, clients.NewKeyRequest{KID: "gen-" + alg, Bits: 2048, Alg: alg, Custody: clients.CustodyHandedOut})
+				pe, _ := problem.As(err)
+				refusedAlg := pe != nil && strings.Contains(pe.Fields["alg"], "Only RS256")
+				if refusedAlg == tt.allowed {
+					t.Errorf("generate %s: %v (fields %v)", alg, err, pe)
+				}
+			}
+			// An uploaded key naming RS512, and one naming no use.
+			_, err = w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), tt.env, id,
+				clients.UploadRequest{Data: jwkWith(t, 0, "up-rs512-"+tt.env, "RS512", "sig")}, w.change(t, tt.env, id))
+			if pe, _ := problem.As(err); (err == nil) != tt.allowed || (!tt.allowed && (pe == nil || !strings.Contains(pe.Fields["alg"], "RS512"))) {
+				t.Errorf("upload RS512: %v", err)
+			}
+			if _, err := w.svc.UploadKey(ctx, w.memberA, meta(w.memberA), tt.env, id,
+				clients.UploadRequest{Data: jwkWith(t, 1, "up-nouse-"+tt.env, "", "")}, w.change(t, tt.env, id)); err != nil {
+				t.Fatalf("upload without alg and use: %v", err)
+			}
+			set, err := w.mp[tt.env].GetJWKS(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range set.Keys {
+				if k.Use != "sig" {
+					t.Errorf("key %s reached Digdir with use %q", k.Kid, k.Use)
+				}
+				if k.Kid == "up-nouse-"+tt.env && k.Alg != "RS256" {
+					t.Errorf("key without alg reached Digdir as %q, want RS256", k.Alg)
+				}
+			}
+		})
+	}
+	// Every key set posted carried use "sig" on every key.
+	for _, s := range w.sent.all() {
+		if !strings.HasSuffix(s.Path, "/jwks") {
+			continue
+		}
+		ks, _ := s.Body["keys"].([]any)
+		for _, k := range ks {
+			if m, _ := k.(map[string]any); m["use"] != "sig" {
+				t.Errorf("posted key without use sig: %v", m)
+			}
+		}
 	}
 }

@@ -47,17 +47,9 @@ func newKEK(t *testing.T) *keys.KEK {
 
 func (w *world) rotator(t *testing.T, kek *keys.KEK, interval, window time.Duration) rotator {
 	t.Helper()
-	var envs []clients.Env
-	for _, env := range sim.Environments {
-		issuer, err := w.sim.Issuer(env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		envs = append(envs, clients.Env{Name: env, Label: labels[env], Prod: env == "prod", Issuer: issuer, Upstream: w.up[env]})
-	}
 	gen := keys.NewGenerator(keys.GeneratorConfig{})
 	t.Cleanup(gen.Close)
-	svc, err := clients.New(w.db, envs, clients.Options{KEK: kek, Generator: gen, ProofInterval: interval, ProofWindow: window})
+	svc, err := clients.New(w.db, w.envs, clients.Options{KEK: kek, Generator: gen, ProofInterval: interval, ProofWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,20 @@ type Scope struct {
 	Description string
 	ForAll      bool // accessible to every organisation, no grant needed
 	Privileged  bool // only administrators may give it to an integration (set in forms)
+	// Unchecked: Digdir refused to list the organisation's scope access, so whether it may
+	// use this scope is not known; Digdir decides when the client is created or changed.
+	Unchecked bool
+}
+
+// AccessUncheckedText is what a form says when the organisation's scope access could not be
+// read and every Maskinporten scope of the catalogue is offered.
+const AccessUncheckedText = "Digdir refused to list the scopes this organisation has access to, so access could not be checked: " +
+	"every Maskinporten scope is offered, and Digdir refuses the change if the organisation lacks one. " +
+	"The admin client needs the scope configured for scope access (admin_scopes.scopes_access) to check it."
+
+// AccessUnchecked reports whether scopes were offered without knowing the organisation's access.
+func AccessUnchecked(scopes []Scope) bool {
+	return slices.ContainsFunc(scopes, func(sc Scope) bool { return sc.Unchecked })
 }
 
 // usableScopes lists what the organisation may use in an environment: scopes granted to it
@@ -37,7 +51,14 @@ func (s *Service) usableScopes(ctx context.Context, e *envState) ([]Scope, error
 		return nil, upstreamProblem(e, "list the scope catalogue", err, "")
 	}
 	access, err := up.ScopeAccessAll(ctx, maskinporten.ScopeFilter{IntegrationType: maskinporten.IntegrationMaskinporten, Inactive: &inactive})
-	if err != nil {
+	unchecked := false
+	switch {
+	case err != nil && maskinporten.Refused(err):
+		// The scope this call needs is undocumented and the admin client may lack it: go on
+		// with the whole catalogue and let Digdir judge each change.
+		s.log.Warn("scope access could not be listed; offering every Maskinporten scope", "env", e.Name, "err", err)
+		unchecked, access = true, nil
+	case err != nil:
 		return nil, upstreamProblem(e, "list the organisation's scope access", err, "")
 	}
 	approved := map[string]bool{}
@@ -52,8 +73,9 @@ func (s *Service) usableScopes(ctx context.Context, e *envState) ([]Scope, error
 		if !sc.Active || !sc.AllowsIntegration(maskinporten.IntegrationMaskinporten) || seen[sc.Name] {
 			continue
 		}
-		if sc.AccessibleForAll || approved[sc.Name] {
-			out = append(out, Scope{Name: sc.Name, Description: sc.Description, ForAll: sc.AccessibleForAll})
+		if sc.AccessibleForAll || approved[sc.Name] || unchecked {
+			out = append(out, Scope{Name: sc.Name, Description: sc.Description, ForAll: sc.AccessibleForAll,
+				Unchecked: unchecked && !sc.AccessibleForAll})
 			seen[sc.Name] = true
 		}
 	}

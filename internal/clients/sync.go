@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,21 @@ type SyncResult struct {
 	KeyErrors int // key sets that could not be read (their last-seen set is kept)
 	// Privileged counts new findings of clients holding privileged scopes.
 	Privileged int
+	// OtherKinds counts, per integration type, the clients upstream that are not Maskinporten
+	// clients: listed by Digdir, not managed here.
+	OtherKinds map[string]int
 	Took       time.Duration
+}
+
+// OtherCount is how many clients of other kinds the sync left out.
+func (r SyncResult) OtherCount() int { return sumKinds(r.OtherKinds) }
+
+func sumKinds(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 type syncRun struct {
@@ -132,9 +147,25 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 	if err != nil {
 		return res, err
 	}
-	list, err := up.ListClients(ctx, true)
+	all, err := up.ListClients(ctx, true)
 	if err != nil {
 		return res, upstreamProblem(e, "list the integrations", err, "")
+	}
+	// Digdir lists every integration type the organisation has (ID-porten, KRR, ...); only
+	// Maskinporten clients are managed here, so the others are counted, never mirrored, and
+	// their key sets never read.
+	list := make([]maskinporten.Registration, 0, len(all))
+	res.OtherKinds = map[string]int{}
+	for _, reg := range all {
+		if reg.IntegrationType == maskinporten.IntegrationMaskinporten {
+			list = append(list, reg)
+			continue
+		}
+		kind := reg.IntegrationType
+		if kind == "" {
+			kind = "unknown"
+		}
+		res.OtherKinds[kind]++
 	}
 	res.Clients = len(list)
 
@@ -183,6 +214,14 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 		}
 		defer w.Close()
 		r := reconciler{s: s, tx: tx, w: w, env: e, intents: intents, now: now}
+		// A client of another kind mirrored before it was told apart leaves the mirror.
+		for _, reg := range all {
+			if _, known := mirror[reg.ClientID]; known && reg.IntegrationType != maskinporten.IntegrationMaskinporten {
+				if err := store.ForgetIntegration(ctx, tx, e.Name, reg.ClientID); err != nil {
+					return err
+				}
+			}
+		}
 		var unowned []string
 		for i := range list {
 			reg := &list[i]
@@ -229,8 +268,11 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 		if res.KeyErrors > 0 {
 			msg += fmt.Sprintf("; %d key sets could not be read and show what was last seen", res.KeyErrors)
 		}
+		if n := res.OtherCount(); n > 0 {
+			msg += fmt.Sprintf("; %d clients of other kinds left out", n)
+		}
 		return store.PutSyncState(ctx, tx, store.SyncState{Env: e.Name, StartedAt: start, FinishedAt: s.now(),
-			OK: res.KeyErrors == 0, Message: msg, Clients: len(list)})
+			OK: res.KeyErrors == 0, Message: msg, Clients: len(list), OtherKinds: res.OtherKinds})
 	})
 	return res, err
 }
@@ -434,6 +476,40 @@ type SyncInfo struct {
 	LastOKAt   time.Time
 	Running    bool
 	Clients    int // integrations the last sync found upstream
+	// OtherKinds counts, per integration type, the clients of other kinds (ID-porten, KRR,
+	// ...) Digdir listed for the organisation; they are not managed here. Nil before a
+	// listing succeeded.
+	OtherKinds map[string]int
+}
+
+// OtherCount is how many clients of other kinds the last listing found.
+func (i SyncInfo) OtherCount() int { return sumKinds(i.OtherKinds) }
+
+// OtherKindsText says, for the environment page, how many clients of other kinds Digdir
+// lists that the portal leaves alone; empty when there are none.
+func (i SyncInfo) OtherKindsText() string {
+	n := i.OtherCount()
+	switch {
+	case n == 0:
+		return ""
+	case n == 1:
+		return "1 client of another kind (" + kindsList(i.OtherKinds) + ") is not managed here."
+	}
+	return fmt.Sprintf("%d clients of other kinds (%s) are not managed here.", n, kindsList(i.OtherKinds))
+}
+
+// kindsList names the kinds with their counts, in a stable order: "idporten 12, krr 1".
+func kindsList(m map[string]int) string {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Service) syncInfo(ctx context.Context, e *envState) (SyncInfo, error) {
@@ -448,7 +524,7 @@ func (s *Service) syncInfo(ctx context.Context, e *envState) (SyncInfo, error) {
 		return SyncInfo{}, err
 	}
 	return SyncInfo{FinishedAt: st.FinishedAt, OK: st.OK, Message: st.Message, LastOKAt: st.LastOKAt, Running: running,
-		Clients: st.Clients}, nil
+		Clients: st.Clients, OtherKinds: st.OtherKinds}, nil
 }
 
 // SyncStatus says how fresh an environment's mirror is and how its last sync went.

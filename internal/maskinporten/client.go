@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,9 +55,14 @@ type Config struct {
 	// Now is the clock for grants, token expiry and verification. Default time.Now.
 	Now func() time.Time
 	// Admin is the portal's own client for the self-service API. Optional.
+	// Its tokens ask for AdminScopes per purpose; Admin.Scopes is not used for them.
 	Admin *Credentials
-	// AdminTokens overrides Admin as the source of bearer tokens for the
-	// self-service API.
+	// AdminScopes are the scopes asked for per purpose of a self-service call;
+	// empty purposes get DefaultAdminScopes. Each distinct scope set has its
+	// own cached token.
+	AdminScopes AdminScopes
+	// AdminTokens overrides Admin as the source of bearer tokens for every
+	// self-service call, whatever its purpose.
 	AdminTokens TokenProvider
 	// Breaker, when set, puts a circuit breaker in front of each upstream
 	// this client calls: one for Maskinporten (token endpoint, metadata,
@@ -97,7 +103,9 @@ type Client struct {
 	retries     int
 	backoff     time.Duration
 	now         func() time.Time
-	admin       TokenProvider
+	admin       TokenProvider // Config.AdminTokens, for every purpose
+	adminScopes AdminScopes
+	adminBy     map[string]*TokenSource // per scope set (scopeKey), from Config.Admin
 	jwks        jwksCache
 	// mpBreaker and ssBreaker guard Maskinporten and the self-service API;
 	// nil without Config.Breaker.
@@ -155,15 +163,26 @@ func New(cfg Config) (*Client, error) {
 	if c.jwks.maxAge <= 0 {
 		c.jwks.maxAge = DefaultJWKSMaxAge
 	}
+	c.adminScopes = cfg.AdminScopes.WithDefaults()
 	switch {
 	case cfg.AdminTokens != nil:
 		c.admin = cfg.AdminTokens
 	case cfg.Admin != nil:
-		ts, err := c.NewTokenSource(*cfg.Admin)
-		if err != nil {
-			return nil, fmt.Errorf("admin client: %w", err)
+		c.adminBy = map[string]*TokenSource{}
+		for _, p := range []Purpose{PurposeRead, PurposeWrite, PurposeScopeAccess} {
+			scopes := c.adminScopes.For(p)
+			key := scopeKey(scopes)
+			if _, ok := c.adminBy[key]; ok {
+				continue
+			}
+			cred := *cfg.Admin
+			cred.Scopes = slices.Clone(scopes)
+			ts, err := c.NewTokenSource(cred)
+			if err != nil {
+				return nil, fmt.Errorf("admin client (%s scopes %s): %w", p, key, err)
+			}
+			c.adminBy[key] = ts
 		}
-		c.admin = ts
 	}
 	return c, nil
 }
@@ -199,8 +218,11 @@ func (c *Client) MetadataURL() string {
 // SelfServiceURL is the self-service API base URL (without /api/v1).
 func (c *Client) SelfServiceURL() string { return c.selfService }
 
-// AdminTokens is the token provider used for the self-service API, or nil.
-func (c *Client) AdminTokens() TokenProvider { return c.admin }
+// AdminTokens is the token provider used for the self-service API's reads, or nil.
+func (c *Client) AdminTokens() TokenProvider { return c.adminFor(PurposeRead) }
+
+// AdminTokensFor is the token provider used for calls of purpose p, or nil.
+func (c *Client) AdminTokensFor(p Purpose) TokenProvider { return c.adminFor(p) }
 
 func (c *Client) issuerURL(p string) string {
 	return strings.TrimSuffix(c.issuer, "/") + "/" + p

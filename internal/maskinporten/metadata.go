@@ -238,3 +238,35 @@ func (c *Client) checkClaims(d *Decoded) (*AccessToken, error) {
 	at.ConsumerOrg, _ = d.ConsumerOrg()
 	return at, nil
 }
+
+// IssuerMismatchError is a configured issuer that is not, character for character, the
+// issuer Maskinporten's metadata publishes.
+type IssuerMismatchError struct {
+	Configured, Published string
+}
+
+func (e *IssuerMismatchError) Error() string {
+	msg := fmt.Sprintf("the configured Maskinporten issuer %q is not the issuer its metadata publishes, %q", e.Configured, e.Published)
+	if strings.TrimSuffix(e.Configured, "/") == strings.TrimSuffix(e.Published, "/") {
+		msg += ": grants carry the issuer as aud exactly, trailing slash included, and Maskinporten refuses any other (MP-110)"
+	}
+	return msg + fmt.Sprintf("; configure %q", e.Published)
+}
+
+// Is makes an IssuerMismatchError match ErrMetadata.
+func (e *IssuerMismatchError) Is(target error) bool { return target == ErrMetadata }
+
+// CheckIssuer fetches the metadata document at start and checks that the configured issuer is
+// exactly the one it publishes, since every grant carries it as aud. A mismatch is an
+// *IssuerMismatchError naming both values; an unreachable or unreadable document is returned as
+// it failed.
+func (c *Client) CheckIssuer(ctx context.Context) error {
+	m, err := c.Metadata(ctx)
+	if m != nil && m.Issuer != c.issuer {
+		return &IssuerMismatchError{Configured: c.issuer, Published: m.Issuer}
+	}
+	if err != nil {
+		return fmt.Errorf("check the issuer of %s: %w", c.MetadataURL(), err)
+	}
+	return nil
+}

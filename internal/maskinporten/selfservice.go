@@ -131,14 +131,16 @@ func ParseAPIError(op string, status int, body []byte) *APIError {
 	return e
 }
 
-// api performs one self-service API call with the admin token, renewing the
-// token once on 401. in is sent as JSON when non-nil; out is decoded from a
-// 2xx body when non-nil.
-func (c *Client) api(ctx context.Context, op, method, path string, query url.Values, in, out any, auth bool) (*response, error) {
+// api performs one self-service API call with the admin token for purpose
+// (none for 0), renewing the token once on 401. in is sent as JSON when
+// non-nil; out is decoded from a 2xx body when non-nil.
+func (c *Client) api(ctx context.Context, op, method, path string, query url.Values, in, out any, purpose Purpose) (*response, error) {
 	if c.selfService == "" {
 		return nil, fmt.Errorf("self-service API %s: no base URL configured", op)
 	}
-	if auth && c.admin == nil {
+	auth := purpose != 0
+	admin := c.adminFor(purpose)
+	if auth && admin == nil {
 		return nil, fmt.Errorf("self-service API %s: no admin client configured", op)
 	}
 	ctx, cancel := c.withTimeout(ctx)
@@ -163,7 +165,7 @@ func (c *Client) api(ctx context.Context, op, method, path string, query url.Val
 	for try := 0; try < 2; try++ {
 		if auth {
 			var err error
-			if tok, err = c.admin.Token(ctx); err != nil {
+			if tok, err = admin.Token(ctx); err != nil {
 				return nil, fmt.Errorf("self-service API %s: %w (%w)", op, err, ErrNotSent)
 			}
 			req.header.Set("Authorization", "Bearer "+tok)
@@ -180,10 +182,10 @@ func (c *Client) api(ctx context.Context, op, method, path string, query url.Val
 		}
 		// Drop only the token that was refused, so concurrent callers
 		// do not discard a fresh one.
-		if ts, ok := c.admin.(interface{ invalidateToken(string) }); ok {
+		if ts, ok := admin.(interface{ invalidateToken(string) }); ok {
 			ts.invalidateToken(tok)
 		} else {
-			c.admin.Invalidate()
+			admin.Invalidate()
 		}
 	}
 	if resp.status < 200 || resp.status > 299 {
@@ -212,7 +214,7 @@ func (c *Client) ListClients(ctx context.Context, inactive bool) ([]Registration
 		q = url.Values{"inactive": {"true"}}
 	}
 	var out []Registration
-	if _, err := c.api(ctx, "list clients", http.MethodGet, "/clients", q, nil, &out, true); err != nil {
+	if _, err := c.api(ctx, "list clients", http.MethodGet, "/clients", q, nil, &out, PurposeRead); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -225,7 +227,7 @@ func (c *Client) GetClient(ctx context.Context, id string) (*Registration, error
 		return nil, fmt.Errorf("get client: %w", err)
 	}
 	var out Registration
-	if _, err := c.api(ctx, "get client", http.MethodGet, p, nil, nil, &out, true); err != nil {
+	if _, err := c.api(ctx, "get client", http.MethodGet, p, nil, nil, &out, PurposeRead); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -236,7 +238,7 @@ func (c *Client) GetClient(ctx context.Context, id string) (*Registration, error
 func (c *Client) CreateClient(ctx context.Context, r Registration) (*Registration, error) {
 	r.ClientID = ""
 	var out Registration
-	if _, err := c.api(ctx, "create client", http.MethodPost, "/clients", nil, r.forUpdate(), &out, true); err != nil {
+	if _, err := c.api(ctx, "create client", http.MethodPost, "/clients", nil, r.forUpdate(), &out, PurposeWrite); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -250,7 +252,7 @@ func (c *Client) UpdateClient(ctx context.Context, id string, r Registration) (*
 		return nil, fmt.Errorf("update client: %w", err)
 	}
 	var out Registration
-	if _, err := c.api(ctx, "update client", http.MethodPut, p, nil, r.forUpdate(), &out, true); err != nil {
+	if _, err := c.api(ctx, "update client", http.MethodPut, p, nil, r.forUpdate(), &out, PurposeWrite); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -262,7 +264,7 @@ func (c *Client) DeleteClient(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete client: %w", err)
 	}
-	_, err = c.api(ctx, "delete client", http.MethodDelete, p, nil, nil, nil, true)
+	_, err = c.api(ctx, "delete client", http.MethodDelete, p, nil, nil, nil, PurposeWrite)
 	return err
 }
 
@@ -274,7 +276,7 @@ func (c *Client) GetJWKS(ctx context.Context, id string) (*JWKS, error) {
 		return nil, fmt.Errorf("get jwks: %w", err)
 	}
 	var out JWKS
-	if _, err := c.api(ctx, "get jwks", http.MethodGet, p, nil, nil, &out, true); err != nil {
+	if _, err := c.api(ctx, "get jwks", http.MethodGet, p, nil, nil, &out, PurposeRead); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return &JWKS{Keys: []JWK{}}, nil
 		}
@@ -300,7 +302,7 @@ func (c *Client) ReplaceJWKS(ctx context.Context, id string, keys []JWK) (*JWKS,
 	body := struct {
 		Keys []JWK `json:"keys"`
 	}{keys}
-	if _, err := c.api(ctx, "replace jwks", http.MethodPost, p, nil, body, &out, true); err != nil {
+	if _, err := c.api(ctx, "replace jwks", http.MethodPost, p, nil, body, &out, PurposeWrite); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -312,7 +314,7 @@ func (c *Client) DeleteJWKS(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete jwks: %w", err)
 	}
-	_, err = c.api(ctx, "delete jwks", http.MethodDelete, p, nil, nil, nil, true)
+	_, err = c.api(ctx, "delete jwks", http.MethodDelete, p, nil, nil, nil, PurposeWrite)
 	return err
 }
 
@@ -340,7 +342,7 @@ func (f ScopeFilter) query() url.Values {
 // ScopesAll lists the public scope catalogue. It needs no token.
 func (c *Client) ScopesAll(ctx context.Context, f ScopeFilter) ([]Scope, error) {
 	var out []Scope
-	if _, err := c.api(ctx, "list scopes", http.MethodGet, "/scopes/all", f.query(), nil, &out, false); err != nil {
+	if _, err := c.api(ctx, "list scopes", http.MethodGet, "/scopes/all", f.query(), nil, &out, 0); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -351,7 +353,7 @@ func (c *Client) ScopesAll(ctx context.Context, f ScopeFilter) ([]Scope, error) 
 func (c *Client) ScopeAccessAll(ctx context.Context, f ScopeFilter) ([]ScopeAccess, error) {
 	f.AccessibleForAll = nil
 	var out []ScopeAccess
-	if _, err := c.api(ctx, "list scope access", http.MethodGet, "/scopes/access/all", f.query(), nil, &out, true); err != nil {
+	if _, err := c.api(ctx, "list scope access", http.MethodGet, "/scopes/access/all", f.query(), nil, &out, PurposeScopeAccess); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -4,14 +4,20 @@ package maskinporten_test
 // Maskinporten and self-service API give.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,7 +153,10 @@ func (w *simWorld) admin(t *testing.T, env string, scopes ...string) (sim.AdminC
 func (w *simWorld) client(t *testing.T, env string, cfg maskinporten.Config) *maskinporten.Client {
 	t.Helper()
 	a, cred := w.admin(t, env)
-	cfg.Issuer, cfg.SelfServiceURL, cfg.HTTPClient = a.Issuer, a.SelfServiceURL, w.http
+	cfg.Issuer, cfg.SelfServiceURL = a.Issuer, a.SelfServiceURL
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = w.http
+	}
 	if cfg.Now == nil {
 		cfg.Now = w.now(t, env)
 	}
@@ -385,8 +394,8 @@ func TestSimSelfServiceRenewsTokenOnceOn401(t *testing.T) {
 func TestSimSelfServiceErrors(t *testing.T) {
 	w := newSimWorld(t)
 	mp := w.client(t, "tt02", maskinporten.Config{})
-	_, readOnly := w.admin(t, "tt02", "idporten:dcr.read")
-	ro := w.client(t, "tt02", maskinporten.Config{Admin: readOnly})
+	// An admin client configured to ask for dcr.read when it writes.
+	ro := w.client(t, "tt02", maskinporten.Config{AdminScopes: maskinporten.AdminScopes{Write: []string{"idporten:dcr.read"}}})
 	id := newMaskinportenClient(t, mp, simClientKey(t, 0), "sim-ss-1", simReadScope)
 	pub := simClientKey(t, 1).PublicJWK()
 
@@ -445,5 +454,269 @@ func TestSimSelfServiceErrors(t *testing.T) {
 	set, err := mp.GetJWKS(t.Context(), id)
 	if err != nil || len(set.Keys) != 1 || set.Keys[0].Kid != "sim-ss-1" {
 		t.Fatalf("jwks after refused changes: %v, %+v", err, set)
+	}
+}
+
+// recorder keeps the bodies of the requests that pass through it, by method.
+type recorder struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	bodies map[string][]string
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		r.mu.Lock()
+		if r.bodies == nil {
+			r.bodies = map[string][]string{}
+		}
+		r.bodies[req.Method] = append(r.bodies[req.Method], string(b))
+		r.mu.Unlock()
+	}
+	return r.next.RoundTrip(req)
+}
+
+// TestSimUpdateSendsScopesAndNoServerFields removes a client's last scope with
+// GET-modify-PUT: the PUT carries "scopes": [] and none of created, last_updated and the
+// relative jwks_uri the GET returned, and the simulator, which refuses either mistake, takes it.
+func TestSimUpdateSendsScopesAndNoServerFields(t *testing.T) {
+	w := newSimWorld(t)
+	rec := &recorder{next: w.http.Transport}
+	mp := w.client(t, "tt02", maskinporten.Config{HTTPClient: &http.Client{Transport: rec}})
+	id := newMaskinportenClient(t, mp, simClientKey(t, 0), "sim-put-1", simReadScope)
+	cur, err := mp.GetClient(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.JWKSURI == "" || cur.Created.IsZero() || cur.LastUpdated.IsZero() {
+		t.Fatalf("GET lacks the server-set members the real API returns: %s", cur.Raw)
+	}
+	next := *cur
+	next.Scopes = nil
+	out, err := mp.UpdateClient(t.Context(), id, next)
+	if err != nil {
+		t.Fatalf("update removing the last scope: %v", err)
+	}
+	if out.Scopes == nil || len(out.Scopes) != 0 {
+		t.Errorf("scopes after update = %#v, want []", out.Scopes)
+	}
+	puts := rec.bodies[http.MethodPut]
+	if len(puts) != 1 {
+		t.Fatalf("PUT bodies: %q", puts)
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(puts[0]), &body); err != nil {
+		t.Fatal(err)
+	}
+	if string(body["scopes"]) != "[]" {
+		t.Errorf("PUT scopes = %s, want []", body["scopes"])
+	}
+	for _, m := range []string{"created", "last_updated", "jwks_uri", "client_secret"} {
+		if _, ok := body[m]; ok {
+			t.Errorf("PUT carries the server-set member %s: %s", m, puts[0])
+		}
+	}
+}
+
+// bearerScopes records, per "METHOD path", the scope claim of the bearer token each
+// self-service call carried.
+type bearerScopes struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen map[string][]string
+}
+
+func (b *bearerScopes) RoundTrip(req *http.Request) (*http.Response, error) {
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+		var claims struct {
+			Scope string `json:"scope"`
+		}
+		if parts := strings.Split(tok, "."); len(parts) == 3 {
+			if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+				_ = json.Unmarshal(raw, &claims)
+			}
+		}
+		path := req.URL.Path[strings.Index(req.URL.Path, "/api/v1"):]
+		b.mu.Lock()
+		if b.seen == nil {
+			b.seen = map[string][]string{}
+		}
+		b.seen[req.Method+" "+path] = append(b.seen[req.Method+" "+path], claims.Scope)
+		b.mu.Unlock()
+	}
+	return b.next.RoundTrip(req)
+}
+
+// TestSimAdminScopesPerCall: every self-service call's token asks for the scope its purpose
+// needs and nothing else: dcr.read to read, dcr.write to change, scopes.write to list the
+// organisation's scope access.
+func TestSimAdminScopesPerCall(t *testing.T) {
+	w := newSimWorld(t)
+	rec := &bearerScopes{next: w.http.Transport}
+	mp := w.client(t, "tt02", maskinporten.Config{HTTPClient: &http.Client{Transport: rec}})
+	ctx := t.Context()
+	id := newMaskinportenClient(t, mp, simClientKey(t, 1), "scopes-per-call", simReadScope)
+	if _, err := mp.ListClients(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := mp.GetClient(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.UpdateClient(ctx, id, *cur); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.GetJWKS(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.DeleteJWKS(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.ScopeAccessAll(ctx, maskinporten.ScopeFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.DeleteClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"POST /api/v1/clients":                   "idporten:dcr.write",
+		"GET /api/v1/clients":                    "idporten:dcr.read",
+		"GET /api/v1/clients/" + id:              "idporten:dcr.read",
+		"PUT /api/v1/clients/" + id:              "idporten:dcr.write",
+		"POST /api/v1/clients/" + id + "/jwks":   "idporten:dcr.write",
+		"GET /api/v1/clients/" + id + "/jwks":    "idporten:dcr.read",
+		"DELETE /api/v1/clients/" + id + "/jwks": "idporten:dcr.write",
+		"DELETE /api/v1/clients/" + id:           "idporten:dcr.write",
+		"GET /api/v1/scopes/access/all":          "idporten:scopes.write",
+	}
+	for call, scope := range want {
+		got := rec.seen[call]
+		if len(got) == 0 {
+			t.Errorf("%s: not called", call)
+			continue
+		}
+		for _, g := range got {
+			if g != scope {
+				t.Errorf("%s: token scope %q, want %q", call, g, scope)
+			}
+		}
+	}
+	// One grant per scope set, each cached.
+	for _, p := range []maskinporten.Purpose{maskinporten.PurposeRead, maskinporten.PurposeWrite, maskinporten.PurposeScopeAccess} {
+		if mp.AdminTokensFor(p) == nil {
+			t.Errorf("no token source for %s", p)
+		}
+	}
+	if mp.AdminTokensFor(maskinporten.PurposeRead) == mp.AdminTokensFor(maskinporten.PurposeWrite) {
+		t.Error("reads and writes share one token source")
+	}
+}
+
+// TestSimAdminClientWithoutScopeAccess is an admin client registered, as many are, with
+// dcr.read and dcr.write only while its admin file also lists scopes.write: reads and writes
+// work, and only the scope-access call is refused, by Maskinporten, for the missing scope.
+func TestSimAdminClientWithoutScopeAccess(t *testing.T) {
+	w := newSimWorld(t)
+	ctx := t.Context()
+	full := w.client(t, "tt02", maskinporten.Config{})
+	reg, err := full.CreateClient(ctx, maskinporten.Registration{ClientName: "narrow admin", Description: "admin without scopes.write",
+		IntegrationType: maskinporten.IntegrationMaskinporten, ApplicationType: maskinporten.ApplicationWeb,
+		TokenEndpointAuthMethod: maskinporten.AuthPrivateKeyJWT, GrantTypes: []string{maskinporten.GrantType},
+		Scopes: []string{"idporten:dcr.read", "idporten:dcr.write"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cred := w.admin(t, "tt02", "idporten:dcr.read", "idporten:dcr.write", "idporten:scopes.write")
+	cred.ClientID = reg.ClientID
+	mp := w.client(t, "tt02", maskinporten.Config{Admin: cred})
+	if _, err := mp.ListClients(ctx, false); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	id := newMaskinportenClient(t, mp, simClientKey(t, 1), "narrow-1", simReadScope)
+	if id == "" {
+		t.Fatal("no client")
+	}
+	_, err = mp.ScopeAccessAll(ctx, maskinporten.ScopeFilter{})
+	var me *maskinporten.Error
+	if !errors.As(err, &me) || me.MPCode != "MP-200" || !maskinporten.Refused(err) {
+		t.Fatalf("scope access: %v, want MP-200 from Maskinporten, a refusal", err)
+	}
+	access := mp.CheckAdminAccess(ctx)
+	allowed := map[maskinporten.Purpose]bool{}
+	for _, a := range access {
+		allowed[a.Purpose] = a.Allowed
+		if !a.Allowed && (a.Problem == "" || !slices.Equal(a.Missing, []string{"idporten:scopes.write"})) {
+			t.Errorf("%s: problem %q, missing %v", a.Name, a.Problem, a.Missing)
+		}
+	}
+	if !allowed[maskinporten.PurposeRead] || !allowed[maskinporten.PurposeWrite] || allowed[maskinporten.PurposeScopeAccess] {
+		t.Errorf("allowed %v", allowed)
+	}
+}
+
+// TestSimCheckIssuer: the configured issuer must be the one the metadata publishes, trailing
+// slash included, because grants carry it as aud and Maskinporten refuses anything else.
+func TestSimCheckIssuer(t *testing.T) {
+	w := newSimWorld(t)
+	a, cred := w.admin(t, "tt02")
+	exact := a.Issuer
+	tests := []struct {
+		name       string
+		configured string
+		mismatch   bool
+		slashHint  bool
+	}{
+		{"exact", exact, false, false},
+		{"without the trailing slash", strings.TrimSuffix(exact, "/"), true, true},
+		{"upper-case scheme", "HTTP" + strings.TrimPrefix(exact, "http"), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mp, err := maskinporten.New(maskinporten.Config{Issuer: tt.configured, HTTPClient: w.http, Now: w.now(t, "tt02")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = mp.CheckIssuer(t.Context())
+			var me *maskinporten.IssuerMismatchError
+			if got := errors.As(err, &me); got != tt.mismatch {
+				t.Fatalf("err = %v, want a mismatch: %v", err, tt.mismatch)
+			}
+			if !tt.mismatch {
+				return
+			}
+			msg := err.Error()
+			if me.Configured != tt.configured || me.Published != exact || !strings.Contains(msg, strconv.Quote(tt.configured)) ||
+				!strings.Contains(msg, strconv.Quote(exact)) || strings.Contains(msg, "trailing slash") != tt.slashHint {
+				t.Errorf("message %q", msg)
+			}
+			if !errors.Is(err, maskinporten.ErrMetadata) {
+				t.Error("not ErrMetadata")
+			}
+			// What happens when such a configuration goes unchecked: every grant is refused.
+			ts, err := mp.NewTokenSource(*cred)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ts.Token(t.Context())
+			var te *maskinporten.Error
+			if tt.slashHint && (!errors.As(err, &te) || te.MPCode != "MP-110") {
+				t.Errorf("grant with aud %q: %v, want MP-110", tt.configured, err)
+			}
+		})
+	}
+	// An unreachable metadata document is not a mismatch.
+	mp, err := maskinporten.New(maskinporten.Config{Issuer: "http://127.0.0.1:1/maskinporten/", HTTPClient: w.http, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = mp.CheckIssuer(t.Context())
+	var me *maskinporten.IssuerMismatchError
+	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "http://127.0.0.1:1/maskinporten/.well-known/oauth-authorization-server") {
+		t.Errorf("unreachable: %v", err)
 	}
 }

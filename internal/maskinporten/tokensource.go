@@ -3,6 +3,7 @@ package maskinporten
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +35,7 @@ type TokenSource struct {
 
 	mu        sync.Mutex
 	token     string
+	granted   []string // the scopes the current token's answer carried
 	refreshAt time.Time
 	gen       uint64 // bumped by Invalidate so a late fetch does not resurrect
 	flight    *flight[string]
@@ -99,6 +101,10 @@ func (s *TokenSource) fetch(ctx context.Context, gen uint64) (string, error) {
 	s.mu.Lock()
 	if s.gen == gen {
 		s.token = tr.AccessToken
+		s.granted = nil
+		if tr.Scope != "" {
+			s.granted = strings.Fields(tr.Scope)
+		}
 		// Counted from before the request, so network time only shortens it.
 		s.refreshAt = start.Add(life - margin)
 	}
@@ -147,3 +153,16 @@ func (s *TokenSource) invalidateToken(tok string) {
 	}
 	s.mu.Unlock()
 }
+
+// Granted returns the scopes Maskinporten issued with the cached token, nil before one.
+func (s *TokenSource) Granted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token == "" {
+		return nil
+	}
+	return s.granted
+}
+
+// Scopes returns the scopes this source asks for.
+func (s *TokenSource) Scopes() []string { return s.cred.Scopes }

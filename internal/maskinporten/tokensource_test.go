@@ -163,7 +163,11 @@ func TestNewTokenSourceChecksCredentials(t *testing.T) {
 	if !errors.Is(err, ErrInvalidGrant) {
 		t.Errorf("no kid or x5c: err = %v", err)
 	}
-	_, err = New(Config{Issuer: "https://test.maskinporten.no/", Admin: &Credentials{ClientID: "a", Signer: Signer{Key: key, KeyID: "k"}}})
+	c, err := New(Config{Issuer: "https://test.maskinporten.no/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.NewTokenSource(Credentials{ClientID: "a", Signer: Signer{Key: key, KeyID: "k"}})
 	if !errors.Is(err, ErrInvalidGrant) {
 		t.Errorf("no scopes: err = %v", err)
 	}

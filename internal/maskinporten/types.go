@@ -74,12 +74,26 @@ func (r *Registration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// forUpdate drops what the server sets, as Digdir asks for GET-modify-PUT.
-func (r Registration) forUpdate() Registration {
+// registrationBody is a Registration as the portal sends it: scopes always present (an
+// absent list may leave Digdir's old scopes in place), server-set members never.
+type registrationBody struct {
+	Registration
+	Scopes []string `json:"scopes"`
+}
+
+// forUpdate drops what the server sets (created, last_updated, the relative jwks_uri, a
+// secret), as Digdir asks for GET-modify-PUT, and always carries scopes, even empty.
+func (r Registration) forUpdate() registrationBody {
 	r.Created, r.LastUpdated = Time{}, Time{}
+	r.JWKSURI = ""
 	r.ClientSecret = ""
 	r.Raw = nil
-	return r
+	scopes := r.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	r.Scopes = nil
+	return registrationBody{Registration: r, Scopes: scopes}
 }
 
 // JWK is a public key on a client. Exp is the expiry the API reports (epoch

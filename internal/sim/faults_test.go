@@ -265,7 +265,7 @@ func TestAdminFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Issuer != issuer(env) || c.SelfServiceURL != baseURL+"/sim/"+env+"/selfservice" || c.PlatformURL != baseURL+"/sim/"+env+"/platform" ||
-			c.Org != sim.DefaultOrgCode || c.OrgNo != sim.DefaultOrgNo || strings.Join(c.Scopes, " ") != "idporten:dcr.read idporten:dcr.write idporten:dcr.modify" {
+			c.Org != sim.DefaultOrgCode || c.OrgNo != sim.DefaultOrgNo || strings.Join(c.Scopes, " ") != "idporten:dcr.read idporten:dcr.write idporten:scopes.write" {
 			t.Errorf("%s credentials %+v", env, c)
 		}
 		key, chain := parseCreds(t, c)

@@ -198,7 +198,7 @@ func (w *world) issue(r *http.Request, assertion string) (*tokenResponse, *mpErr
 		if pub, ok = ce.leaf.PublicKey.(*rsa.PublicKey); !ok {
 			return nil, catalogued("MP-120")
 		}
-		amr = "virksomhetssertifikat"
+		amr = amrBusinessCertificate
 	}
 	if pub.N.BitLen() < 2048 {
 		return nil, catalogued("MP-124")

@@ -22,8 +22,9 @@ const (
 	brregOrgNo  = "974760673"
 )
 
-// Scopes the seeded admin client holds.
-var adminScopes = []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:dcr.modify"}
+// Scopes the seeded admin client holds: what production admin clients are registered with
+// (NAV's digdirator asks for these three; nobody uses idporten:dcr.modify).
+var adminScopes = []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:scopes.write"}
 
 // SeedFile is the format of Config.SeedFile, a JSON document that adds to the default world
 // of each environment named in Envs (both when empty). Seeding is idempotent: entries that
@@ -39,6 +40,7 @@ var adminScopes = []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:
 //	  "grants": [{"scope": "abc:data.read", "consumer_orgno": "313554430", "state": "APPROVED"}],
 //	  "delegations": [{"consumer_orgno": "310456780", "supplier_orgno": "313554430", "scope": "abc:data.read"}],
 //	  "clients": [{"client_id": "optional-id", "client_orgno": "313554430", "client_name": "reader",
+//	               "integration_type": "maskinporten",
 //	               "description": "Reads data", "scopes": ["abc:data.read"],
 //	               "access_token_lifetime": 600,
 //	               "keys": [{"kty": "RSA", "kid": "reader-1", "use": "sig", "alg": "RS256",
@@ -48,6 +50,9 @@ var adminScopes = []string{"idporten:dcr.read", "idporten:dcr.write", "idporten:
 //
 // A client without client_id gets one derived from its environment, organisation and name, so
 // re-seeding finds it again. Keys without exp live one year from when they are first seeded.
+// integration_type defaults to maskinporten; clients of the other kinds Digdir lists
+// (idporten, api_klient, ansattporten, krr, eformidling) get that kind's login-client defaults
+// and no keys, so GET /clients answers with every kind as the real API does.
 type SeedFile struct {
 	Envs        []string         `json:"envs"`
 	Orgs        []SeedOrg        `json:"orgs"`
@@ -92,9 +97,11 @@ type SeedDelegation struct {
 	Scope         string `json:"scope"`
 }
 
-// SeedClient is a Maskinporten client with optional public keys.
+// SeedClient is a client with optional public keys; a Maskinporten client unless
+// IntegrationType names another kind.
 type SeedClient struct {
 	ClientID            string            `json:"client_id"`
+	IntegrationType     string            `json:"integration_type"`
 	ClientOrgNo         string            `json:"client_orgno"`
 	ClientName          string            `json:"client_name"`
 	Description         string            `json:"description"`
@@ -173,6 +180,15 @@ func (f *SeedFile) check() error {
 		if len(c.Keys) > maxKeys {
 			errs = append(errs, fmt.Errorf("clients[%d]: at most %d keys", i, maxKeys))
 		}
+		switch c.IntegrationType {
+		case "", "maskinporten":
+		case "idporten", "api_klient", "ansattporten", "krr", "eformidling":
+			if len(c.Keys) > 0 {
+				errs = append(errs, fmt.Errorf("clients[%d]: only maskinporten clients are seeded with keys", i))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("clients[%d]: integration_type %q is not one of maskinporten, idporten, api_klient, ansattporten, krr, eformidling", i, c.IntegrationType))
+		}
 	}
 	for i, a := range f.Apps {
 		if a.Org == "" || a.App == "" || a.Instances < 0 {
@@ -237,7 +253,7 @@ func (w *world) seedDefault(ctx context.Context) error {
 	}
 	var grants []SeedGrant
 	for _, s := range []string{"altinn:serviceowner/instances.read", "altinn:serviceowner/instances.write",
-		"idporten:dcr.read", "idporten:dcr.write", "idporten:dcr.modify"} {
+		"idporten:dcr.read", "idporten:dcr.write", "idporten:dcr.modify", "idporten:scopes.write"} {
 		grants = append(grants, SeedGrant{Scope: s, ConsumerOrgNo: cfg.OrgNo, State: "APPROVED"})
 	}
 	grants = append(grants, SeedGrant{Scope: "krr:global/kontaktinformasjon.read", ConsumerOrgNo: cfg.OrgNo, State: "REQUESTED"})
@@ -253,7 +269,7 @@ func (w *world) seedDefault(ctx context.Context) error {
 }
 
 // upsertAdminClient keeps the seeded admin client as documented: the service owner's, with
-// the three dcr scopes and no keys (it authenticates with its business certificate).
+// adminScopes and no keys (it authenticates with its business certificate).
 func (w *world) upsertAdminClient(ctx context.Context) error {
 	now := timestamp(w.clock.now())
 	c := client{
@@ -376,10 +392,18 @@ func (w *world) seedClient(ctx context.Context, tx *sql.Tx, sc SeedClient, now t
 	c := client{
 		ClientID: id, ClientName: sc.ClientName, Description: sc.Description, Scopes: sc.Scopes,
 		AccessTokenLifetime: sc.AccessTokenLifetime, ClientOrgno: sc.ClientOrgNo, Active: true,
-		Created: ts, LastUpdated: ts,
+		Created: ts, LastUpdated: ts, JWKSURI: clientJWKSURI(id),
 	}
 	if c.Scopes == nil {
 		c.Scopes = []string{}
+	}
+	if sc.IntegrationType != "" && sc.IntegrationType != "maskinporten" {
+		// A login client as the real API shows one; the simulated Maskinporten never issues
+		// it tokens, since it has neither keys nor the jwt-bearer grant.
+		c.IntegrationType = sc.IntegrationType
+		c.TokenEndpointAuthMethod = "client_secret_basic"
+		c.GrantTypes = []string{"authorization_code", "refresh_token"}
+		c.JWKSURI = ""
 	}
 	applyClientDefaults(&c)
 	body, err := json.Marshal(c)

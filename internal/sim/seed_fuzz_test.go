@@ -16,6 +16,9 @@ func FuzzSeedFile(f *testing.F) {
 		`"grants":[{"scope":"altinn:serviceowner/instances.read","consumer_orgno":"313554430","state":"APPROVED"}]}`)
 	f.Add(`{"clients":[{"client_orgno":"313554430","client_name":"x","scopes":["a:b"],"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}]}`)
 	f.Add(`{"clients":[{"client_orgno":"313554430","client_name":"x","keys":[{"kty":"RSA","d":"x"},1,"s",null]}]}`)
+	f.Add(`{"clients":[{"client_orgno":"313554430","client_name":"login","integration_type":"idporten"},` +
+		`{"client_orgno":"313554430","client_name":"k","integration_type":"krr","keys":[{"kty":"RSA"}]},` +
+		`{"client_orgno":"313554430","client_name":"z","integration_type":"saml"}]}`)
 	f.Add(`{"apps":[{"org":"ttd","app":"a","instances":-1}],"delegations":[{"consumer_orgno":"1","supplier_orgno":"2"}]}`)
 	f.Add(`{"envs":["prod","staging"],"unknown":true}`)
 	f.Add(`[]`)

@@ -16,11 +16,13 @@ import (
 
 // Scopes of the self-service API (§2.2). Which scope each endpoint demands is unconfirmed;
 // reads need dcr.read, creating and deleting dcr.write, and updates and keys dcr.write or
-// dcr.modify.
+// dcr.modify. GET /scopes/access/all needs Quirks.ScopeAccessScopes (default
+// idporten:scopes.write, what NAV's digdirator asks for; undocumented).
 const (
-	scopeDCRRead   = "idporten:dcr.read"
-	scopeDCRWrite  = "idporten:dcr.write"
-	scopeDCRModify = "idporten:dcr.modify"
+	scopeDCRRead     = "idporten:dcr.read"
+	scopeDCRWrite    = "idporten:dcr.write"
+	scopeDCRModify   = "idporten:dcr.modify"
+	scopeScopesWrite = "idporten:scopes.write"
 )
 
 // principal is the organisation behind a self-service request.
@@ -51,7 +53,11 @@ func (w *world) selfServiceRoutes(mux *http.ServeMux, prefix string) {
 	mux.HandleFunc("PUT "+api+"/clients/{id}/jwks", w.authed(w.replaceJWKS, scopeDCRWrite, scopeDCRModify))
 	mux.HandleFunc("DELETE "+api+"/clients/{id}/jwks", w.authed(w.deleteJWKS, scopeDCRWrite, scopeDCRModify))
 	mux.HandleFunc("GET "+api+"/scopes/all", w.listAllScopes)
-	mux.HandleFunc("GET "+api+"/scopes/access/all", w.authed(w.listAccess, scopeDCRRead))
+	accessScopes := w.s.cfg.Quirks.ScopeAccessScopes
+	if len(accessScopes) == 0 {
+		accessScopes = []string{scopeScopesWrite}
+	}
+	mux.HandleFunc("GET "+api+"/scopes/access/all", w.authed(w.listAccess, accessScopes...))
 	mux.HandleFunc(prefix+"/", func(rw http.ResponseWriter, r *http.Request) {
 		writeAPIError(rw, http.StatusNotFound, generalError("No endpoint "+r.Method+" "+strings.TrimPrefix(r.URL.Path, prefix)))
 	})
@@ -76,6 +82,13 @@ func (w *world) authed(h authedHandler, scopes ...string) http.HandlerFunc {
 		if err != nil {
 			rw.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			writeAPIError(rw, http.StatusUnauthorized, generalError("Invalid access token: "+err.Error()))
+			return
+		}
+		// Digdir: "Selvbetjeningsklienten må bruke virksomhetssertifikat". A client that
+		// authenticated with a registered key gets a token, but not one this API takes.
+		if c.ClientAmr != amrBusinessCertificate {
+			writeAPIError(rw, http.StatusForbidden, generalError("The self-service API accepts only tokens of clients that authenticate with a business certificate (client_amr "+
+				amrBusinessCertificate+"); this token's client_amr is "+c.ClientAmr))
 			return
 		}
 		p := &principal{clientID: c.ClientID, scopes: map[string]bool{}}
@@ -170,6 +183,16 @@ func (w *world) buildClient(req *clientRequest, orgNo string, old *client) (clie
 		errs = append(errs, fieldErr(obj, "integration_type", "integration_type is required"))
 	case it != "" && it != "maskinporten":
 		errs = append(errs, fieldErr(obj, "integration_type", "integration_type "+it+" is not supported by the simulator, only maskinporten"))
+	}
+	if old != nil {
+		// PUT replaces the client: Digdir asks for the GET result without the server-set
+		// members, and scopes always sent (an absent list is not "no scopes").
+		for _, m := range req.readOnlyMembers() {
+			errs = append(errs, fieldErr(obj, m, m+" is set by the server and must not be sent when updating a client; send the GET result without created, last_updated and jwks_uri"))
+		}
+		if req.Scopes == nil {
+			errs = append(errs, fieldErr(obj, "scopes", "scopes is required when updating a client; send [] to remove every scope"))
+		}
 	}
 	c.IntegrationType = "maskinporten"
 	if c.ClientName = str(req.ClientName); c.ClientName == "" {
@@ -338,6 +361,7 @@ func (w *world) createClient(rw http.ResponseWriter, r *http.Request, p *princip
 	}
 	now := w.clock.now()
 	c.ClientID = uuid.NewString()
+	c.JWKSURI = clientJWKSURI(c.ClientID)
 	c.Created, c.LastUpdated = timestamp(now), timestamp(now)
 	c.Active = true
 	body, err := json.Marshal(c)
@@ -371,7 +395,7 @@ func (w *world) updateClient(rw http.ResponseWriter, r *http.Request, p *princip
 		if len(fes) > 0 {
 			return validationError(fes)
 		}
-		c.ClientID, c.Created, c.Active = old.ClientID, old.Created, true
+		c.ClientID, c.Created, c.Active, c.JWKSURI = old.ClientID, old.Created, true, clientJWKSURI(old.ClientID)
 		c.LastUpdated = timestamp(w.clock.now())
 		body, err := json.Marshal(c)
 		if err != nil {
@@ -416,6 +440,9 @@ func (w *world) deleteClient(rw http.ResponseWriter, r *http.Request, p *princip
 	w.publishClient(r.Context(), id)
 	rw.WriteHeader(http.StatusOK)
 }
+
+// clientJWKSURI is the relative jwks_uri the real API shows on a client (§2.4, Oslo's fixture).
+func clientJWKSURI(id string) string { return "/clients/" + id + "/jwks" }
 
 type validationError []fieldError
 

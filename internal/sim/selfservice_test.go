@@ -40,7 +40,8 @@ func checkAPIErr(t *testing.T, e apiErr, status int) {
 	}
 }
 
-// tokenFor gets a token for a client made through the API with the given scopes.
+// tokenFor gets a token for a client made through the API with the given scopes, signed with
+// a registered key (client_amr private_key_jwt).
 func (f *fixture) tokenFor(scopes []string, keyIndex int, kid string) string {
 	f.t.Helper()
 	id := f.newClient("tt02", f.adminToken("tt02"), scopes, clientKey(f.t, keyIndex), kid)
@@ -51,12 +52,31 @@ func (f *fixture) tokenFor(scopes []string, keyIndex int, kid string) string {
 	return res.body["access_token"].(string)
 }
 
+// certTokenFor gets a token for a new key-less client of the service owner with the given
+// scopes, signed with the organisation's business certificate (client_amr virksomhetssertifikat).
+func (f *fixture) certTokenFor(scopes []string) string {
+	f.t.Helper()
+	id := f.newClient("tt02", f.adminToken("tt02"), scopes, nil, "")
+	creds, err := f.sim.AdminCredentials("tt02")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	key, chain := parseCreds(f.t, creds)
+	res := f.token("tt02", grant{key: key, x5c: chain, claims: baseClaims(id, strings.Join(scopes, " "), f.now("tt02"))}.sign(f.t))
+	if res.status != 200 {
+		f.t.Fatalf("token: %d %v", res.status, res.body)
+	}
+	return res.body["access_token"].(string)
+}
+
 func TestSelfServiceAuth(t *testing.T) {
 	f := newFixture(t)
 	admin := f.adminToken("tt02")
-	readOnly := f.tokenFor([]string{"idporten:dcr.read"}, 3, "ro-1")
-	modify := f.tokenFor([]string{"idporten:dcr.modify", "idporten:dcr.read"}, 4, "mod-1")
-	noDCR := f.tokenFor([]string{readScope}, 5, "plain-1")
+	readOnly := f.certTokenFor([]string{"idporten:dcr.read"})
+	modify := f.certTokenFor([]string{"idporten:dcr.modify", "idporten:dcr.read"})
+	noDCR := f.certTokenFor([]string{readScope})
+	// A client holding every dcr scope but signing with a registered key.
+	keyBased := f.tokenFor([]string{"idporten:dcr.read", "idporten:dcr.write"}, 3, "kb-1")
 	tampered := admin[:len(admin)-4] + "AAAA"
 
 	client := map[string]any{"integration_type": "maskinporten", "client_name": "x", "description": "y"}
@@ -70,6 +90,9 @@ func TestSelfServiceAuth(t *testing.T) {
 		{"garbage token", "GET", "/clients", "abc", nil, 401},
 		{"no dcr scope", "GET", "/clients", noDCR, nil, 403},
 		{"read", "GET", "/clients", readOnly, nil, 200},
+		{"key-based client cannot read", "GET", "/clients", keyBased, nil, 403},
+		{"key-based client cannot create", "POST", "/clients", keyBased, client, 403},
+		{"key-based client cannot read scope access", "GET", "/scopes/access/all", keyBased, nil, 403},
 		{"read cannot create", "POST", "/clients", readOnly, client, 403},
 		{"read cannot post keys", "POST", "/clients/" + f.mainID + "/jwks", readOnly, map[string]any{"keys": []any{}}, 403},
 		{"read cannot delete", "DELETE", "/clients/" + f.mainID, readOnly, nil, 403},
@@ -188,7 +211,7 @@ func TestSelfServiceClients(t *testing.T) {
 		}
 		var out map[string]any
 		if st := f.api("tt02", "PUT", "/clients/"+id, admin, map[string]any{"integration_type": "maskinporten", "client_name": "renamed",
-			"description": "new", "scopes": []string{readScope, "altinn:serviceowner/instances.write"}, "created": "ignored"}, &out); st != 200 {
+			"description": "new", "scopes": []string{readScope, "altinn:serviceowner/instances.write"}}, &out); st != 200 {
 			t.Fatalf("update: %d %v", st, out)
 		}
 		if out["client_name"] != "renamed" || out["created"] != c["created"] || len(out["scopes"].([]any)) != 2 {
@@ -473,5 +496,73 @@ func TestPropagationDelay(t *testing.T) {
 	var c map[string]any
 	if st := f.api("tt02", "GET", "/clients/"+f.mainID, f.adminToken("tt02"), nil, &c); st != 200 {
 		t.Errorf("GET client: %d", st)
+	}
+}
+
+// TestSelfServiceUpdateRules: a PUT must carry scopes (also empty) and none of the members the
+// server sets, each refused with Digdir's error body naming the field.
+func TestSelfServiceUpdateRules(t *testing.T) {
+	f := newFixture(t)
+	admin := f.adminToken("tt02")
+	id := f.newClient("tt02", admin, []string{readScope}, nil, "")
+	var cur map[string]any
+	if st := f.api("tt02", "GET", "/clients/"+id, admin, nil, &cur); st != 200 {
+		t.Fatalf("get: %d", st)
+	}
+	if cur["jwks_uri"] != "/clients/"+id+"/jwks" {
+		t.Errorf("jwks_uri = %v, want the relative path the real API shows", cur["jwks_uri"])
+	}
+	body := func(drop []string, set map[string]any) map[string]any {
+		b := map[string]any{}
+		for k, v := range cur {
+			b[k] = v
+		}
+		for _, k := range drop {
+			delete(b, k)
+		}
+		for k, v := range set {
+			b[k] = v
+		}
+		return b
+	}
+	server := []string{"created", "last_updated", "jwks_uri"}
+	tests := []struct {
+		name   string
+		body   map[string]any
+		status int
+		field  string
+	}{
+		{"GET result as it is", body(nil, nil), 400, "created"},
+		{"with jwks_uri", body([]string{"created", "last_updated"}, nil), 400, "jwks_uri"},
+		{"with last_updated", body([]string{"created", "jwks_uri"}, nil), 400, "last_updated"},
+		{"null created still counts", body([]string{"last_updated", "jwks_uri"}, map[string]any{"created": nil}), 400, "created"},
+		{"without scopes", body(append([]string{"scopes"}, server...), nil), 400, "scopes"},
+		{"scopes null", body(server, map[string]any{"scopes": nil}), 400, "scopes"},
+		{"empty scopes remove every scope", body(server, map[string]any{"scopes": []string{}}), 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var raw json.RawMessage
+			st := f.api("tt02", "PUT", "/clients/"+id, admin, tt.body, &raw)
+			if st != tt.status {
+				t.Fatalf("status %d, want %d: %s", st, tt.status, raw)
+			}
+			if st == 200 {
+				var c map[string]any
+				_ = json.Unmarshal(raw, &c)
+				if sc, ok := c["scopes"].([]any); !ok || len(sc) != 0 {
+					t.Errorf("scopes after PUT = %v, want []", c["scopes"])
+				}
+				return
+			}
+			var e apiErr
+			if err := json.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			checkAPIErr(t, e, st)
+			if !e.hasField(tt.field) {
+				t.Errorf("no field error for %s: %+v", tt.field, e)
+			}
+		})
 	}
 }

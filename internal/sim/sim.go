@@ -87,6 +87,9 @@ type Quirks struct {
 	NarrowScopes bool
 	// ForbiddenStatus is the HTTP status of "forbidden" token errors (MP-250, MP-251); 0 means 403.
 	ForbiddenStatus int
+	// ScopeAccessScopes are the scopes of which GET /scopes/access/all demands one; empty means
+	// idporten:scopes.write (the scope is undocumented; NAV asks for it).
+	ScopeAccessScopes []string
 }
 
 // Sim serves all simulated environments.

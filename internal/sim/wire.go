@@ -7,6 +7,10 @@ import "encoding/json"
 
 const grantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
+// amrBusinessCertificate is client_amr for a client that signed its grant with a business
+// certificate (x5c), the only kind the self-service API accepts (§2.2).
+const amrBusinessCertificate = "virksomhetssertifikat"
+
 // metadata is Maskinporten's RFC 8414 document (§1.1).
 type metadata struct {
 	Issuer                      string   `json:"issuer"`
@@ -147,6 +151,26 @@ type clientRequest struct {
 	ClientSecret            *string   `json:"client_secret"`
 	RedirectURIs            []string  `json:"redirect_uris"`
 	ClientOrgno             *string   `json:"client_orgno"`
+
+	// Members the server sets. Digdir asks for the GET result without them on PUT (§2.4);
+	// only their presence matters.
+	Created     json.RawMessage `json:"created"`
+	LastUpdated json.RawMessage `json:"last_updated"`
+	JWKSURI     json.RawMessage `json:"jwks_uri"`
+}
+
+// readOnlyMembers names the server-set members present in r.
+func (r *clientRequest) readOnlyMembers() []string {
+	var out []string
+	for _, m := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"created", r.Created}, {"last_updated", r.LastUpdated}, {"jwks_uri", r.JWKSURI}} {
+		if m.v != nil {
+			out = append(out, m.name)
+		}
+	}
+	return out
 }
 
 // jwk is a key of a client's key set. Known members are typed; anything else is refused when

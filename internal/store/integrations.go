@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -455,6 +456,21 @@ func FinishIntent(ctx context.Context, tx *sql.Tx, id int64, state, clientID, me
 		state, cid, message, FormatTime(now), id)
 }
 
+// ForgetIntegration removes a client from the mirror (its row, documents and key sightings),
+// for a client the portal does not manage.
+func ForgetIntegration(ctx context.Context, tx *sql.Tx, env, clientID string) error {
+	for _, q := range []string{
+		"DELETE FROM integrations WHERE env = ? AND client_id = ?",
+		"DELETE FROM integration_docs WHERE env = ? AND client_id = ?",
+		"DELETE FROM integration_keys_seen WHERE env = ? AND client_id = ?",
+	} {
+		if _, err := tx.ExecContext(ctx, q, env, clientID); err != nil {
+			return fmt.Errorf("forget integration %s/%s: %w", env, clientID, err)
+		}
+	}
+	return nil
+}
+
 // SyncState is the outcome of an environment's last sync.
 type SyncState struct {
 	Env        string
@@ -464,6 +480,10 @@ type SyncState struct {
 	Message    string
 	Clients    int
 	LastOKAt   time.Time
+	// OtherKinds counts the clients of other integration types (idporten, krr, ...) the listing
+	// found and the mirror leaves out. Nil when this sync did not list them: the previous
+	// count is kept.
+	OtherKinds map[string]int
 }
 
 // PutSyncState records a sync's outcome; LastOKAt is kept from before when this one failed.
@@ -472,11 +492,20 @@ func PutSyncState(ctx context.Context, tx *sql.Tx, s SyncState) error {
 	if s.OK {
 		lastOK = FormatTime(s.FinishedAt)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO integration_syncs (env, started_at, finished_at, ok, message, clients, last_ok_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (env) DO UPDATE SET started_at = excluded.started_at,
+	var other any
+	if s.OtherKinds != nil {
+		b, err := json.Marshal(s.OtherKinds)
+		if err != nil {
+			return fmt.Errorf("put sync state of %s: %w", s.Env, err)
+		}
+		other = string(b)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO integration_syncs (env, started_at, finished_at, ok, message, clients, last_ok_at, other_kinds)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (env) DO UPDATE SET started_at = excluded.started_at,
 		finished_at = excluded.finished_at, ok = excluded.ok, message = excluded.message, clients = excluded.clients,
-		last_ok_at = coalesce(excluded.last_ok_at, integration_syncs.last_ok_at)`,
-		s.Env, FormatTime(s.StartedAt), FormatTime(s.FinishedAt), s.OK, s.Message, s.Clients, lastOK)
+		last_ok_at = coalesce(excluded.last_ok_at, integration_syncs.last_ok_at),
+		other_kinds = coalesce(excluded.other_kinds, integration_syncs.other_kinds)`,
+		s.Env, FormatTime(s.StartedAt), FormatTime(s.FinishedAt), s.OK, s.Message, s.Clients, lastOK, other)
 	if err != nil {
 		return fmt.Errorf("put sync state of %s: %w", s.Env, err)
 	}
@@ -487,9 +516,9 @@ func PutSyncState(ctx context.Context, tx *sql.Tx, s SyncState) error {
 func (d *DB) SyncStateOf(ctx context.Context, env string) (SyncState, error) {
 	var s SyncState
 	var started, finished string
-	var lastOK sql.NullString
-	err := d.read.QueryRowContext(ctx, "SELECT env, started_at, finished_at, ok, message, clients, last_ok_at FROM integration_syncs WHERE env = ?", env).
-		Scan(&s.Env, &started, &finished, &s.OK, &s.Message, &s.Clients, &lastOK)
+	var lastOK, other sql.NullString
+	err := d.read.QueryRowContext(ctx, "SELECT env, started_at, finished_at, ok, message, clients, last_ok_at, other_kinds FROM integration_syncs WHERE env = ?", env).
+		Scan(&s.Env, &started, &finished, &s.OK, &s.Message, &s.Clients, &lastOK, &other)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, fmt.Errorf("sync state of %s: %w", env, ErrNotFound)
 	}
@@ -499,6 +528,11 @@ func (d *DB) SyncStateOf(ctx context.Context, env string) (SyncState, error) {
 	s.StartedAt, s.FinishedAt = mustTime(started), mustTime(finished)
 	if lastOK.Valid {
 		s.LastOKAt = mustTime(lastOK.String)
+	}
+	if other.Valid {
+		if err := json.Unmarshal([]byte(other.String), &s.OtherKinds); err != nil {
+			return s, fmt.Errorf("sync state of %s: other kinds: %w", env, err)
+		}
 	}
 	return s, nil
 }

@@ -142,8 +142,8 @@ type keyset struct {
 }
 
 // parseContinuationToken decodes a token as Storage does: one more URL-decoding, then
-// "{ticks};{id}". A token without ';' is ignored; a malformed one fails the query, and Storage
-// reports that as a 500 carrying the exception message.
+// "{ticks};{id}". A token without ';' is ignored; a malformed one fails the query (Storage
+// answers 500 with the exception message, the simulator 400).
 func parseContinuationToken(bound string) (*keyset, error) {
 	if bound == "" {
 		return nil, nil

@@ -168,13 +168,17 @@ func (p *Platform) listInstances(w http.ResponseWriter, r *http.Request) {
 		writeJSONString(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	// From here on Storage fails inside the repository, which the controller reports as a 500
-	// carrying the exception message.
+	// Storage itself fails inside the repository on a malformed token and answers 500 with the
+	// exception message; the simulator answers 400 instead, as for every other bad input, so a
+	// client that mangles the next link sees its own mistake rather than an outage.
 	ks, err := parseContinuationToken(iq.contToken)
 	if err != nil {
-		writeJSONString(w, http.StatusInternalServerError, err.Error())
+		writeJSONString(w, http.StatusBadRequest, "Invalid continuationToken: "+err.Error()+
+			" Use the next link of the previous page as it is; a token is two integers separated by ';'.")
 		return
 	}
+	// From here on Storage fails inside the repository, which the controller reports as a 500
+	// carrying the exception message.
 	if *iq.size < 0 {
 		writeJSONString(w, http.StatusInternalServerError, "2201W: LIMIT must not be negative")
 		return

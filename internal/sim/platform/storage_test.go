@@ -296,7 +296,12 @@ func TestStorageErrors(t *testing.T) {
 			`"Both InstanceOwner.PartyId and InstanceOwnerIdentifier cannot be present at the same time."`},
 		{"short org number", tok, "?org=ttd", map[string]string{"X-Ai-InstanceOwnerIdentifier": "Organisation:123"}, 400, `"Organization number needs to be exactly 9 digits."`},
 		{"bad identifier", tok, "?org=ttd", map[string]string{"X-Ai-InstanceOwnerIdentifier": "Company:123"}, 400, `"Invalid InstanceOwnerIdentifier."`},
-		{"malformed continuation token", tok, "?org=ttd&continuationToken=abc%3Bdef", nil, 500, `"The input string 'def' was not in a correct format."`},
+		{"malformed continuation token", tok, "?org=ttd&continuationToken=abc%3Bdef", nil, 400,
+			`"Invalid continuationToken: The input string 'def' was not in a correct format. Use the next link of the previous page as it is; a token is two integers separated by ';'."`},
+		{"continuation token x;y", tok, "?org=ttd&continuationToken=x%3By", nil, 400,
+			`"Invalid continuationToken: The input string 'y' was not in a correct format. Use the next link of the previous page as it is; a token is two integers separated by ';'."`},
+		{"continuation token ticks out of range", tok, "?org=ttd&continuationToken=-1%3B2", nil, 400,
+			`"Invalid continuationToken: Ticks must be between DateTime.MinValue.Ticks and DateTime.MaxValue.Ticks. (Parameter 'ticks') Use the next link of the previous page as it is; a token is two integers separated by ';'."`},
 		{"token without separator is ignored", tok, "?org=ttd&size=1&continuationToken=whatever", nil, 200, ""},
 	}
 	for _, tt := range tests {
