@@ -457,6 +457,8 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		gen.Close()
 		return nil, err
 	}
+	// A person whose membership, role or account changes loses their open tries at once.
+	authSvc.OnPersonChanged(trySvc.DropPerson)
 	notifier := newNotifier(cfg, log)
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken: cfg.MetricsToken, Metrics: m,
