@@ -475,6 +475,13 @@ func (t *Try) Instances(ctx context.Context, q altinn.InstanceQuery) Step {
 	return st
 }
 
+// PlatformGet sends a GET with the Altinn token to a path on the platform host (step 4's
+// other choice).
+func (t *Try) PlatformGet(ctx context.Context, pathQuery string) Step {
+	t.touch()
+	return t.chain.PlatformGet(ctx, pathQuery)
+}
+
 // NextInstances shows the next page of the last query.
 func (t *Try) NextInstances(ctx context.Context) Step { t.touch(); return t.chain.NextInstances(ctx) }
 
