@@ -96,10 +96,18 @@ func (c *Chain) PlatformGet(ctx context.Context, pathQuery string) Step {
 	st.Response.Truncated = resp.Truncated
 	st.Response.Body = showBody(resp.Body, resp.Truncated)
 	path, _, _ := strings.Cut(strings.TrimPrefix(u, al.PlatformURL()), "?")
-	if resp.Status >= 200 && resp.Status <= 299 {
+	switch {
+	case resp.Status >= 200 && resp.Status <= 299 && strings.Contains(st.Response.ContentType, "json") && !resp.Truncated && !json.Valid(resp.Body):
+		// Shown as it came, but not taken for an answer: a JSON API's body that is not JSON
+		// was cut short or garbled on the way.
+		st.Error = "The platform's answer is not the JSON it says it is."
+		st.Findings = []Finding{{Code: UpstreamUnreadable, Severity: SeverityError, Title: "The answer could not be read",
+			Cause: fmt.Sprintf("The platform answered %d with %s, but the body is not valid JSON: it was cut short or garbled on the way.", resp.Status, st.Response.ContentType),
+			Fix:   "Try again; if it persists, a proxy between the portal and Altinn may be changing answers."}}
+	case resp.Status >= 200 && resp.Status <= 299:
 		st.OK = true
 		st.Findings = platformNotes(path, resp.Body, c.altinnToken)
-	} else {
+	default:
 		st.Error = fmt.Sprintf("The platform answered %d.", resp.Status)
 		st.Findings = ExplainPlatform(resp.Status, path, resp.Body, c.altinnToken)
 	}
