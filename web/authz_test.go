@@ -108,6 +108,7 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /envs/:env/integrations/:id/try/instances": {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"POST /envs/:env/integrations/:id/try/next":      {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"POST /envs/:env/integrations/:id/try/instance":  {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
+		"POST /envs/:env/integrations/:id/try/get":       {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"GET /envs/:env/integrations/:id/try/data":       {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"POST /envs/:env/integrations/:id/try/reveal":    {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"GET /explain":  same(303, 200, 200),

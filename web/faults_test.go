@@ -566,6 +566,12 @@ func faultCases() map[string]faultCase {
 			}
 			return faultReq{method: http.MethodPost, path: path + "/next", form: form}
 		}},
+		"POST /envs/:env/integrations/:id/try/get": {try: "platform", prepare: func(t *testing.T, f *faultFixture) faultReq {
+			p, path := tryUpTo(t, f, "instances")
+			form := formOf(p, `form[data-testid="platform-form"]`)
+			form.Set("path", "/storage/api/v1/instances?org=ttd&size=1")
+			return faultReq{method: http.MethodPost, path: path + "/get", form: form}
+		}},
 		"GET /envs/:env/integrations/:id/try/data": {prepare: func(t *testing.T, f *faultFixture) faultReq {
 			p, path := tryUpTo(t, f, "data")
 			p = f.c.post(path+"/instance", formOf(p, `[data-testid="instances"] tbody tr:first-child form`))

@@ -94,6 +94,7 @@ func newAppTry(t testing.TB, health web.EnvChecker, withClients func(db *store.D
 	var tr *tryit.Service
 	if withTry != nil && cs != nil {
 		tr = withTry(db, cs)
+		a.OnPersonChanged(tr.DropPerson)
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: web.RedactAttr}))

@@ -80,6 +80,7 @@ func (s *Server) routes() {
 	u.POST("/envs/:env/integrations/:id/try/instances", s.tryInstances)
 	u.POST("/envs/:env/integrations/:id/try/next", s.tryNext)
 	u.POST("/envs/:env/integrations/:id/try/instance", s.tryInstance)
+	u.POST("/envs/:env/integrations/:id/try/get", s.tryGet)
 	u.GET("/envs/:env/integrations/:id/try/data", s.tryData)
 	u.POST("/envs/:env/integrations/:id/try/reveal", s.tryReveal)
 	u.GET("/explain", s.showExplain)

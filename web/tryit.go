@@ -40,13 +40,14 @@ type tryForm struct {
 	Query       templates.TryQuery
 	Instance    string
 	Step        string
+	Path        string // step 4's GET on the platform: a path and query under its host
 }
 
 func parseTryForm(v url.Values) (tryForm, error) {
 	f := tryForm{Try: field(v, "try", 64), How: field(v, "how", 16), Resource: field(v, "resource", 1024),
 		ConsumerOrg: field(v, "consumer_org", 64), Lifetime: field(v, "lifetime", 8), KID: field(v, "kid", 512),
 		Grant: field(v, "grant", maxFieldBytes), Test: v.Get("test") == "true", Instance: field(v, "instance", 256),
-		Step: field(v, "step", 32)}
+		Step: field(v, "step", 32), Path: field(v, "path", 2048)}
 	if f.Grant == "" {
 		f.Grant = field(v, "grant_pasted", maxFieldBytes)
 	}
@@ -177,12 +178,17 @@ func (s *Server) showTry(c echo.Context) error {
 // renderTry shows the try page: f (nil for defaults) keeps what was typed, reveal names the
 // step whose secrets the person asked to see, msg says why the last action did not run.
 func (s *Server) renderTry(c echo.Context, e Env, t *tryit.Try, f *tryForm, reveal, msg string) error {
+	return s.renderTryPath(c, e, t, f, reveal, msg, "")
+}
+
+// renderTryPath is renderTry keeping the platform path the person typed.
+func (s *Server) renderTryPath(c echo.Context, e Env, t *tryit.Try, f *tryForm, reveal, msg, path string) error {
 	form := t.Form()
 	id := form.ClientID
 	p := templates.TryProps{Layout: s.layout(c, "Try "+form.Name, "Integrations"), Env: envHeading(e), Name: form.Name,
 		ClientID: id, BackURL: integrationURL(e.Name, id), Action: tryURL(e.Name, id), TryID: t.ID, Stale: form.Stale,
 		Issuer: form.Issuer, TokenURL: form.TokenURL, ExchangeURL: form.ExchangeURL, InstancesURL: form.InstancesURL,
-		Error: msg, TestToggle: form.TestToggle, Test: form.TestToggle}
+		PlatformURL: form.PlatformURL, Path: path, Error: msg, TestToggle: form.TestToggle, Test: form.TestToggle}
 	if f == nil {
 		f = &tryForm{Scopes: form.Preselected, Lifetime: strconv.Itoa(int(form.MaxLifetime / time.Second))}
 		if len(f.Scopes) == 0 && len(form.Scopes) > 0 {
@@ -235,12 +241,15 @@ func (s *Server) renderTry(c echo.Context, e Env, t *tryit.Try, f *tryForm, reve
 		}
 	}
 	now := s.cfg.Now()
-	for _, name := range []string{tryit.StepGrant, tryit.StepToken, tryit.StepExchange, tryit.StepInstances, tryit.StepInstance, tryit.StepData} {
+	for _, name := range []string{tryit.StepGrant, tryit.StepToken, tryit.StepExchange, tryit.StepInstances, tryit.StepInstance, tryit.StepData, tryit.StepPlatform} {
 		st, ok := t.Last(name)
 		if !ok {
 			continue
 		}
 		p.Steps = append(p.Steps, stepView(st, name == reveal, now, p.Action, t.ID))
+	}
+	if st, ok := t.Last(tryit.StepPlatform); ok && p.Path == "" && st.Request != nil {
+		p.Path = strings.TrimPrefix(st.Request.URL, form.PlatformURL)
 	}
 	// The Altinn token beside the Maskinporten token it was exchanged for.
 	var mpToken *templates.TryToken
@@ -314,6 +323,13 @@ func stepView(st tryit.Step, reveal bool, now time.Time, action, tryID string) t
 	if st.HasUpstream {
 		v.Upstream = dur(st.Upstream)
 	}
+	for name, vals := range st.Response.Header {
+		for _, val := range vals {
+			v.ResponseHeaders = append(v.ResponseHeaders, name+": "+val)
+		}
+	}
+	slices.Sort(v.ResponseHeaders)
+	v.Truncated = st.Response.Truncated
 	if r := st.Request; r != nil {
 		v.Method, v.URL, v.Body = r.Method, r.URL, r.Body
 		for name, vals := range r.Header {
@@ -464,6 +480,17 @@ func (s *Server) tryInstance(c echo.Context) error {
 	}
 	t.Instance(c.Request().Context(), f.Instance)
 	return s.renderTry(c, e, t, nil, "", "")
+}
+
+// tryGet is step 4's other choice: a GET with the Altinn token to a path on the environment's
+// platform host, which the try service checks stays there.
+func (s *Server) tryGet(c echo.Context) error {
+	e, t, f, err := s.tryAction(c)
+	if err != nil {
+		return err
+	}
+	t.PlatformGet(c.Request().Context(), f.Path)
+	return s.renderTryPath(c, e, t, nil, "", "", f.Path)
 }
 
 // tryReveal shows the page again with one step's secrets unmasked, for this person and this

@@ -18,9 +18,15 @@ import (
 // tryFixture is a team member with an Altinn integration in tt02 and a key the portal keeps.
 func tryFixture(t *testing.T) (*app, *client, string, string) {
 	t.Helper()
+	return tryFixtureWith(t, clients.AltinnServiceOwnerScopes)
+}
+
+// tryFixtureWith is tryFixture with the integration's scopes.
+func tryFixtureWith(t *testing.T, scopes []string) (*app, *client, string, string) {
+	t.Helper()
 	a, c, team := signedInTeamMember(t)
 	id, err := a.clients.Create(t.Context(), a.principalOf("dev@example.no"), metaFor(), "tt02", clients.Draft{Name: "Tried",
-		Description: "Gets tried", TeamID: mustID(t, team), Scopes: clients.AltinnServiceOwnerScopes, Key: clients.NewKey()})
+		Description: "Gets tried", TeamID: mustID(t, team), Scopes: scopes, Key: clients.NewKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -449,6 +449,8 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		notifier.Close(context.Background())
 		return nil, err
 	}
+	// A person whose membership, role or account changes loses their open tries at once.
+	authSvc.OnPersonChanged(trySvc.DropPerson)
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},

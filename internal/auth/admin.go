@@ -175,7 +175,7 @@ func (s *Service) SetRole(ctx context.Context, p *Principal, userID int64, role 
 		return problem.Invalid("Choose admin or member.", map[string]string{"role": "Choose admin or member."})
 	}
 	now := s.now()
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.personChanged(userID, s.db.Tx(ctx, func(tx *sql.Tx) error {
 		u, err := store.UserByIDTx(ctx, tx, userID)
 		if err != nil {
 			return userNotFound(err)
@@ -196,7 +196,7 @@ func (s *Service) SetRole(ctx context.Context, p *Principal, userID int64, role 
 		ev := audit.New(m, audit.ActionUserRole, audit.Success, map[string]any{"before": map[string]string{"role": u.Role}, "after": map[string]string{"role": role}})
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
-	})
+	}))
 }
 
 // SetDisabled disables (ending all sessions) or re-enables a user (admins only).
@@ -208,7 +208,7 @@ func (s *Service) SetDisabled(ctx context.Context, p *Principal, userID int64, d
 		return problem.New(problem.KindConflict, "You cannot disable your own account.")
 	}
 	now := s.now()
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.personChanged(userID, s.db.Tx(ctx, func(tx *sql.Tx) error {
 		u, err := store.UserByIDTx(ctx, tx, userID)
 		if err != nil {
 			return userNotFound(err)
@@ -239,7 +239,7 @@ func (s *Service) SetDisabled(ctx context.Context, p *Principal, userID int64, d
 		ev := audit.New(m, action, audit.Success, details)
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
-	})
+	}))
 }
 
 // EndSessions signs a user out everywhere (admins only).
@@ -261,7 +261,7 @@ func (s *Service) EndSessions(ctx context.Context, p *Principal, userID int64, m
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
 	})
-	return n, err
+	return n, s.personChanged(userID, err)
 }
 
 // ChangePassword lets a person change their own password; every session of theirs ends, and
@@ -296,7 +296,7 @@ func (s *Service) setPassword(ctx context.Context, userID int64, pw string, m au
 		return err
 	}
 	now := s.now()
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.personChanged(userID, s.db.Tx(ctx, func(tx *sql.Tx) error {
 		u, err := store.UserByIDTx(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -315,7 +315,7 @@ func (s *Service) setPassword(ctx context.Context, userID int64, pw string, m au
 		ev := audit.New(m, audit.ActionPasswordChange, audit.Success, map[string]any{"sessions_ended": n, "links_revoked": revoked})
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
-	})
+	}))
 }
 
 // SetPasswordWithLink sets a password through a single-use link and returns the user; every
@@ -369,7 +369,7 @@ func (s *Service) SetPasswordWithLink(ctx context.Context, token, pw, confirm st
 		ev.TargetType, ev.Target = "user", u.Email
 		return record(ctx, tx, ev, now)
 	})
-	return u, err
+	return u, s.personChanged(u.ID, err)
 }
 
 // ---- teams ----
@@ -472,7 +472,7 @@ func (s *Service) PutMember(ctx context.Context, p *Principal, teamID int64, ema
 		return problem.Invalid("Check the fields marked below.", f)
 	}
 	now := s.now()
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.personChanged(u.ID, s.db.Tx(ctx, func(tx *sql.Tx) error {
 		t, err := store.TeamByIDTx(ctx, tx, teamID)
 		if err != nil {
 			return problem.Wrap(problem.KindNotFound, "There is no such team.", err)
@@ -491,7 +491,7 @@ func (s *Service) PutMember(ctx context.Context, p *Principal, teamID int64, ema
 			"user": u.Email, "before": map[string]string{"role": before}, "after": map[string]string{"role": role}})
 		ev.TargetType, ev.Target, ev.TeamID = "team", t.Name, teamID
 		return record(ctx, tx, ev, now)
-	})
+	}))
 }
 
 // RemoveMember takes a user out of a team (admins only).
@@ -500,7 +500,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, teamID, userID
 		return err
 	}
 	now := s.now()
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.personChanged(userID, s.db.Tx(ctx, func(tx *sql.Tx) error {
 		t, err := store.TeamByIDTx(ctx, tx, teamID)
 		if err != nil {
 			return problem.Wrap(problem.KindNotFound, "There is no such team.", err)
@@ -519,7 +519,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, teamID, userID
 		ev := audit.New(m, audit.ActionMemberRemove, audit.Success, map[string]any{"user": u.Email, "before": map[string]string{"role": before}})
 		ev.TargetType, ev.Target, ev.TeamID = "team", t.Name, teamID
 		return record(ctx, tx, ev, now)
-	})
+	}))
 }
 
 // ApproveUser lets an account made through a team owner's invitation sign in (admins only).

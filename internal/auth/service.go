@@ -57,6 +57,7 @@ type Service struct {
 	// dummyHash is verified against when an email is unknown, so a wrong email costs the
 	// same time as a wrong password and does not reveal which accounts exist.
 	dummyHash string
+	changed   observers // told after a change that may take rights away from a person
 }
 
 // NewService returns a Service over db.
@@ -369,7 +370,7 @@ func (s *Service) release(ctx context.Context, id int64) {
 func (s *Service) RecordSignOut(ctx context.Context, p *Principal, m audit.Meta) error {
 	ev := audit.New(m, audit.ActionSignOut, audit.Success, nil)
 	ev.TargetType, ev.Target = "user", p.Email
-	return audit.NewLog(s.db, s.opts.Now).Append(ctx, ev)
+	return s.personChanged(p.UserID, audit.NewLog(s.db, s.opts.Now).Append(ctx, ev))
 }
 
 // LoadPrincipal builds the principal for an enabled user.

@@ -237,6 +237,7 @@ func (w *world) seedDefault(ctx context.Context) error {
 		{Name: "idporten:dcr.write", Description: "Create and change client registrations of the own organisation", OwnerOrgNo: digdirOrgNo, AllowedIntegrationTypes: mp},
 		{Name: "idporten:dcr.modify", Description: "Change existing client registrations of the own organisation", OwnerOrgNo: digdirOrgNo, AllowedIntegrationTypes: mp},
 		{Name: "idporten:scopes.write", Description: "Administer own API scopes and access to them", OwnerOrgNo: digdirOrgNo, AllowedIntegrationTypes: mp},
+		{Name: "altinn:events.subscribe", Description: "Altinn Events: read and subscribe to events", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},
 		{Name: "altinn:broker.read", Description: "Altinn Broker: download files", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},
 		{Name: "altinn:broker.write", Description: "Altinn Broker: upload files", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},
 		{Name: "altinn:correspondence.read", Description: "Altinn Correspondence: read messages", OwnerOrgNo: digdirOrgNo, AccessibleForAll: true, AllowedIntegrationTypes: mp, AtMaxAge: 3600},

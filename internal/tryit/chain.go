@@ -142,6 +142,11 @@ func (c *Chain) record(s Step) Step {
 			delete(c.last, later)
 		}
 	}
+	// A platform GET is step 4's other choice, beside the instances: a new grant or token
+	// makes it stale, and it makes nothing stale.
+	if s.Name == StepGrant || s.Name == StepToken || s.Name == StepExchange {
+		delete(c.last, StepPlatform)
+	}
 	c.last[s.Name] = s
 	return s
 }

@@ -23,6 +23,7 @@ type Form struct {
 	TokenURL     string
 	ExchangeURL  string // "" without an Altinn platform
 	InstancesURL string
+	PlatformURL  string // the host a platform GET goes to; "" without an Altinn platform
 	Stale        string // why the client's details may be out of date
 }
 
@@ -46,7 +47,7 @@ func (t *Try) Form() Form {
 		}
 	}
 	if al := t.env.Altinn; al != nil {
-		f.ExchangeURL, f.InstancesURL = al.ExchangeURL(), al.InstancesURL()
+		f.ExchangeURL, f.InstancesURL, f.PlatformURL = al.ExchangeURL(), al.InstancesURL(), al.PlatformURL()
 	}
 	now := t.svc.now()
 	for _, k := range t.target.Keys {

@@ -39,7 +39,9 @@ const ActionTry = "integration.try"
 const (
 	DefaultIdleTimeout = 15 * time.Minute
 	DefaultMaxOpen     = 500
-	maxAuditedSteps    = 50
+	// DefaultMaxPerPerson bounds one person's open tries; a sixth try ends their oldest.
+	DefaultMaxPerPerson = 5
+	maxAuditedSteps     = 50
 )
 
 // How a grant was signed, for the audit trail and the page.
@@ -61,6 +63,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxOpen bounds the tries held open at once; the oldest is finished first. Default 500.
 	MaxOpen int
+	// MaxPerPerson bounds one person's open tries: starting one more finishes their oldest
+	// (audited), so each tab or script run still gets a try. Default 5.
+	MaxPerPerson int
 }
 
 // Service runs tries for people in the portal.
@@ -72,6 +77,7 @@ type Service struct {
 	now     func() time.Time
 	idle    time.Duration
 	maxOpen int
+	perUser int
 
 	mu   sync.Mutex
 	open map[string]*Try
@@ -130,7 +136,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("tryit: the integrations service and the audit log are required")
 	}
 	s := &Service{envs: map[string]Env{}, clients: cfg.Clients, audit: cfg.Audit, log: cfg.Log, now: cfg.Now,
-		idle: cfg.IdleTimeout, maxOpen: cfg.MaxOpen, open: map[string]*Try{}, apps: map[string][]string{}}
+		idle: cfg.IdleTimeout, maxOpen: cfg.MaxOpen, perUser: cfg.MaxPerPerson, open: map[string]*Try{}, apps: map[string][]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +148,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.maxOpen <= 0 {
 		s.maxOpen = DefaultMaxOpen
+	}
+	if s.perUser <= 0 {
+		s.perUser = DefaultMaxPerPerson
 	}
 	for _, e := range cfg.Envs {
 		if e.Name == "" || e.Maskinporten == nil {
@@ -158,13 +167,14 @@ type Try struct {
 	ID string
 
 	svc    *Service
-	p      *auth.Principal
+	userID int64 // whose try it is; nobody else resumes it
 	meta   audit.Meta
 	env    Env
 	target clients.TryTarget
 	chain  *Chain
 
 	mu       sync.Mutex
+	p        *auth.Principal // as loaded for the latest request that resumed the try
 	lastUsed time.Time
 	sources  []string
 	finished bool
@@ -172,8 +182,12 @@ type Try struct {
 }
 
 // Start opens a try of an integration for p, who must be allowed to change it (viewers may
-// not try). The try stays open for further steps until Finish or until it is idle too long.
+// not try). The try stays open for further steps until Finish, until it is idle too long,
+// until p's rights change (DropPerson) or until p starts more than MaxPerPerson others.
 func (s *Service) Start(ctx context.Context, p *auth.Principal, m audit.Meta, env, clientID string) (*Try, error) {
+	if p == nil {
+		return nil, problem.New(problem.KindUnauthenticated, "Sign in to try an integration.")
+	}
 	e, ok := s.envs[env]
 	if !ok {
 		return nil, problem.New(problem.KindNotFound, "There is no environment called "+env+" to try in.")
@@ -187,30 +201,100 @@ func (s *Service) Start(ctx context.Context, p *auth.Principal, m audit.Meta, en
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	t := &Try{ID: hex.EncodeToString(id[:]), svc: s, p: p, meta: m, env: e, target: target, lastUsed: s.now()}
+	t := &Try{ID: hex.EncodeToString(id[:]), svc: s, userID: p.UserID, p: p, meta: m, env: e, target: target, lastUsed: s.now()}
 	t.chain = NewChain(e, targetOf(target), s.now)
 	s.sweep(ctx)
 	s.mu.Lock()
 	s.open[t.ID] = t
+	done := s.overPerson(p.UserID)
 	s.mu.Unlock()
+	s.finishAll(ctx, done, "audit a try ended by a newer one")
 	return t, nil
+}
+
+// overPerson takes userID's oldest tries out while they have more than perUser open. The
+// caller holds s.mu and finishes what it returns.
+func (s *Service) overPerson(userID int64) []*Try {
+	var mine []*Try
+	for _, t := range s.open {
+		if t.userID == userID {
+			mine = append(mine, t)
+		}
+	}
+	if len(mine) <= s.perUser {
+		return nil
+	}
+	slices.SortFunc(mine, func(a, b *Try) int { return a.used().Compare(b.used()) })
+	done := mine[:len(mine)-s.perUser]
+	for _, t := range done {
+		delete(s.open, t.ID)
+	}
+	return done
+}
+
+func (s *Service) finishAll(ctx context.Context, done []*Try, what string) {
+	for _, t := range done {
+		if err := t.finish(context.WithoutCancel(ctx)); err != nil {
+			s.log.Error(what, "env", t.env.Name, "client_id", t.target.ClientID, "err", err)
+		}
+	}
+}
+
+// DropPerson finishes (and audits) every open try of userID, forgetting its grant and tokens.
+// The auth service calls it after a change that may take rights away from the person.
+func (s *Service) DropPerson(userID int64) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	var done []*Try
+	for id, t := range s.open {
+		if t.userID == userID {
+			done = append(done, t)
+			delete(s.open, id)
+		}
+	}
+	s.mu.Unlock()
+	s.finishAll(context.Background(), done, "audit a try ended by a change of its person's rights")
 }
 
 func targetOf(t clients.TryTarget) *Target {
 	return &Target{ClientID: t.ClientID, OrgNo: t.OrgNo, Scopes: t.Scopes, Keys: t.Keys, Kept: t.Kept, Usable: t.Usable}
 }
 
-// Resume returns p's open try with id.
+// Resume returns p's open try with id, once p is found to be still allowed to try its
+// integration: p is the person as loaded for this request, with their current role and
+// memberships, checked against the integration's current team. A try whose person has lost
+// the right is finished on the spot. The steps that follow act as p (a kept key is opened for
+// p), never as the person the try started with.
 func (s *Service) Resume(ctx context.Context, p *auth.Principal, id string) (*Try, error) {
 	s.sweep(ctx)
 	s.mu.Lock()
 	t, ok := s.open[id]
 	s.mu.Unlock()
-	if !ok || p == nil || t.p.UserID != p.UserID {
+	if !ok || p == nil || t.userID != p.UserID {
 		return nil, problem.New(problem.KindNotFound, "This try has ended (tries close after a while without a step). Start a new one.")
 	}
-	t.touch()
+	if err := s.clients.MayTry(ctx, p, t.env.Name, t.target.ClientID); err != nil {
+		if pe, isProblem := problem.As(err); isProblem && (pe.Kind == problem.KindNotFound || pe.Kind == problem.KindForbidden) {
+			if ferr := t.Finish(context.WithoutCancel(ctx)); ferr != nil {
+				s.log.Error("audit a try whose person lost the right to it", "try", t.ID, "err", ferr)
+			}
+		}
+		return nil, err
+	}
+	t.mu.Lock()
+	t.p = p
+	t.lastUsed = s.now()
+	t.mu.Unlock()
 	return t, nil
+}
+
+// principal is the person the try acts as: the one loaded for the latest Resume.
+func (t *Try) principal() *auth.Principal {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.p
 }
 
 // sweep finishes tries idle longer than IdleTimeout, and the oldest when too many are open.
@@ -323,7 +407,7 @@ func (t *Try) SignWithKeptKey(ctx context.Context, req GrantRequest, kid string)
 		}
 		return t.chain.refuse(StepGrant, problemMessage(err), f)
 	}
-	key, err := t.svc.clients.KeptKey(ctx, t.p, t.env.Name, t.target.ClientID, kid)
+	key, err := t.svc.clients.KeptKey(ctx, t.principal(), t.env.Name, t.target.ClientID, kid)
 	if err != nil {
 		msg := problemMessage(err)
 		if _, ok := problem.As(err); !ok {
@@ -389,6 +473,13 @@ func (t *Try) Instances(ctx context.Context, q altinn.InstanceQuery) Step {
 		t.svc.sawApp(t.env.Name, q.AppID)
 	}
 	return st
+}
+
+// PlatformGet sends a GET with the Altinn token to a path on the platform host (step 4's
+// other choice).
+func (t *Try) PlatformGet(ctx context.Context, pathQuery string) Step {
+	t.touch()
+	return t.chain.PlatformGet(ctx, pathQuery)
 }
 
 // NextInstances shows the next page of the last query.

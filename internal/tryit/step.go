@@ -19,6 +19,8 @@ const (
 	StepInstances = "instances"
 	StepInstance  = "instance"
 	StepData      = "data"
+	// StepPlatform is step 4's other choice: a GET to any path on the platform host.
+	StepPlatform = "platform"
 )
 
 var stepTitles = map[string]string{
@@ -28,6 +30,7 @@ var stepTitles = map[string]string{
 	StepInstances: "Instances",
 	StepInstance:  "Instance",
 	StepData:      "Data element",
+	StepPlatform:  "GET on the platform",
 }
 
 // Placeholders stand for secrets in curl commands and masked bodies until the person asks to
@@ -135,6 +138,10 @@ type Response struct {
 	Instances *altinn.InstancePage
 	Instance  *altinn.Instance
 	Download  *DownloadInfo
+	// Header is the response's headers, credentials masked (a platform GET only).
+	Header http.Header
+	// Truncated says Body was cut at altinn.MaxPlatformBody (a platform GET only).
+	Truncated bool
 }
 
 // DownloadInfo describes a data element download; the bytes stream to the caller and are
@@ -192,7 +199,9 @@ type stepJSON struct {
 	OverheadMS  float64         `json:"portal_ms"`
 	Attempts    []attemptJSON   `json:"attempts,omitempty"`
 	ContentType string          `json:"content_type,omitempty"`
+	Header      http.Header     `json:"response_header,omitempty"`
 	Body        string          `json:"body,omitempty"`
+	Truncated   bool            `json:"truncated,omitempty"`
 	Token       *tokenJSON      `json:"token,omitempty"`
 	Response    json.RawMessage `json:"response,omitempty"`
 	Curl        string          `json:"curl,omitempty"`
@@ -235,7 +244,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func (s Step) MarshalJSON() ([]byte, error) {
 	j := stepJSON{Step: s.Name, Title: s.Title, At: s.At.UTC(), OK: s.OK, Error: s.Error, Status: s.Status,
 		TotalMS: ms(s.Total), SignMS: ms(s.Sign), OverheadMS: ms(s.Overhead()),
-		ContentType: s.Response.ContentType, Body: s.Response.Body, Curl: s.Curl, Findings: s.Findings}
+		ContentType: s.Response.ContentType, Header: s.Response.Header, Body: s.Response.Body, Truncated: s.Response.Truncated,
+		Curl: s.Curl, Findings: s.Findings}
 	if s.HasUpstream {
 		v := ms(s.Upstream)
 		j.UpstreamMS = &v

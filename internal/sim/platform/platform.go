@@ -1,5 +1,5 @@
 // Package platform simulates one environment's Altinn platform: the Maskinporten token
-// exchange (authentication) and Storage, as described in shared/reference/upstreams.md §3 and §4.
+// exchange (authentication), Storage and the Events API's app events, as described in shared/reference/upstreams.md §3 and §4.
 package platform
 
 import (
@@ -58,6 +58,12 @@ type Options struct {
 	// JWKSBase64URL publishes the Altinn JWKS with base64url "n" and "e" (RFC 7518). Altinn writes
 	// them with Convert.ToBase64String, i.e. standard base64 with padding, which is the default.
 	JWKSBase64URL bool
+
+	// EventsWithoutSubscribeScope lets the Events API's app events answer a token without
+	// altinn:events.subscribe, as the real service still does for events from Altinn apps
+	// (its documentation recommends the scope and says it may become required). By default
+	// the scope is required, so that a client that would break then is caught now.
+	EventsWithoutSubscribeScope bool
 }
 
 // Platform serves one environment's Altinn platform.
@@ -146,6 +152,8 @@ func (p *Platform) route(w http.ResponseWriter, r *http.Request) {
 		h = func(w http.ResponseWriter, r *http.Request, _ []string) { p.jwksDocument(w) }
 	case prefix("storage", "api", "v1", "instances"):
 		h = p.storageRoute(segs[4:])
+	case prefix("events", "api", "v1", "app") && len(segs) == 6 && segs[4] != "" && segs[5] != "":
+		h = func(w http.ResponseWriter, r *http.Request, s []string) { p.appEvents(w, r, s[4], s[5]) }
 	}
 	if h == nil {
 		w.WriteHeader(http.StatusNotFound)
