@@ -106,6 +106,8 @@ func TestRealEnvironmentConfigMistakes(t *testing.T) {
 		{"no host, plain http off this machine", env(files["good"], "https:///token", base.SelfServiceURL, base.PlatformURL, ""),
 			env(files["good"], "http://maskinporten.no/", base.SelfServiceURL, base.PlatformURL, ""),
 			[]string{`environments.tt02.maskinporten_issuer "https:///token" has no host`, `environments.prod.maskinporten_issuer "http://maskinporten.no/" must use https`}},
+		{"issuer without its trailing slash", env(files["good"], strings.TrimSuffix(base.Issuer, "/"), base.SelfServiceURL, base.PlatformURL, ""), good(files["good"]),
+			[]string{"environments.tt02.maskinporten_issuer", "is not the issuer its metadata publishes", "trailing slash included", fmt.Sprintf("configure %q", base.Issuer)}},
 		{"selfservice_url with /api/v1", env(files["good"], base.Issuer, "https://api.test.samarbeid.digdir.no/api/v1", base.PlatformURL, ""), good(files["good"]),
 			[]string{"environments.tt02.selfservice_url", "ends in /api/v1", "the portal adds /api/v1 itself"}},
 	}

@@ -23,6 +23,7 @@ import (
 	"portal/internal/auth"
 	"portal/internal/clients"
 	"portal/internal/keys"
+	"portal/internal/maskinporten"
 	"portal/internal/metrics"
 	"portal/internal/notify"
 	"portal/internal/problem"
@@ -378,6 +379,34 @@ func (p *portal) close() {
 	}
 }
 
+// checkIssuers compares each real environment's configured issuer with the one its metadata
+// publishes: grants carry it as aud exactly, so a difference would only show as refused tokens.
+// A mismatch refuses the start (exit status 2); metadata that cannot be read now is only
+// warned about, since the live checks try again.
+func checkIssuers(cfg Config, ups map[string]*maskinporten.Client, log *slog.Logger) error {
+	var problems []string
+	for _, name := range []string{"tt02", "prod"} {
+		c, ok := ups[name]
+		if !ok || cfg.Envs[name].Simulated() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.CheckIssuer(ctx)
+		cancel()
+		var me *maskinporten.IssuerMismatchError
+		switch {
+		case errors.As(err, &me):
+			problems = append(problems, fmt.Sprintf("environments.%s.maskinporten_issuer: %v", name, err))
+		case err != nil:
+			log.Warn("the issuer could not be checked at start; the environment page's live checks try again", "env", name, "err", err)
+		}
+	}
+	if len(problems) > 0 {
+		return usageError{"configuration is not usable:\n  - " + strings.Join(problems, "\n  - ")}
+	}
+	return nil
+}
+
 // buildPortal wires the domain services and the web handler. The caller closes p.clients.
 func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*portal, error) {
 	key, err := sessionKey(cfg)
@@ -408,6 +437,9 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	envs := envViews(cfg)
 	m := metrics.New()
 	ups, problems := upstreamClients(cfg, envs, m, log)
+	if err := checkIssuers(cfg, ups, log); err != nil {
+		return nil, err
+	}
 	var cenvs []clients.Env
 	for _, e := range envs {
 		ce := clients.Env{Name: e.Name, Label: e.Label, Prod: e.Name == "prod", Issuer: e.Issuer, Problem: problems[e.Name],
