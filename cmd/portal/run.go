@@ -23,6 +23,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/identity"
 	"portal/internal/keys"
 	"portal/internal/metrics"
 	"portal/internal/notify"
@@ -472,11 +473,26 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		notifier.Close(context.Background())
 		return nil, err
 	}
+	providers, problems2 := cfg.providerConfigs()
+	if len(problems2) > 0 {
+		clientsSvc.Close()
+		gen.Close()
+		notifier.Close(context.Background())
+		return nil, usagef("%s", strings.Join(problems2, "; "))
+	}
+	providers = append(providers, cfg.simProviders...)
+	ids, err := identity.New(db, authSvc, providers, identity.Options{PublicURL: public, Log: log.With("component", "identity")})
+	if err != nil {
+		clientsSvc.Close()
+		gen.Close()
+		notifier.Close(context.Background())
+		return nil, err
+	}
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
+			Health: &envHealth{clients: ups, problems: problems}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier), Identity: ids})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
