@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"portal/internal/identity"
+	"portal/internal/sim"
 )
 
 // ProviderFileConfig is one OpenID Provider in the config file (oidc_providers). See the
@@ -83,4 +84,32 @@ func (c *Config) providerConfigs() ([]identity.ProviderConfig, []string) {
 		out = append(out, pc)
 	}
 	return out, problems
+}
+
+// allSimulated reports whether every environment runs against the simulators: only then is
+// the simulated Ansattporten offered, since anyone may pick anyone there, administrators too.
+func allSimulated(cfg Config) bool {
+	for _, e := range cfg.Envs {
+		if !e.Simulated() {
+			return false
+		}
+	}
+	return len(cfg.Envs) > 0
+}
+
+// SimTeam is the team the simulated Ansattporten's Read right maps to, when it exists.
+const SimTeam = "Demo"
+
+// simAnsattporten is the simulated Ansattporten of tt02 as a provider: configured as the
+// real one would be (acr_values, authorization_details for an Altinn service, rules on the
+// rights for the organisation number), marked simulated.
+func simAnsattporten(cfg Config, simBase, secret string) identity.ProviderConfig {
+	return identity.ProviderConfig{Name: "ansattporten-sim", DisplayName: "Ansattporten (simulated)", Simulated: true,
+		Issuer: strings.TrimRight(simBase, "/") + "/sim/tt02/ansattporten", ClientID: sim.AnsattportenClientID, ClientSecret: secret,
+		Scopes: []string{"openid", "profile"}, ACRValues: []string{"idporten-loa-substantial", "idporten-loa-high"},
+		AuthorizationDetails: json.RawMessage(`[{"type":"ansattporten:altinn:service","resource":"urn:altinn:resource:5613:1"}]`),
+		Rules: []identity.Rule{
+			{AuthorizationDetails: &identity.RightMatch{Org: cfg.OrgNo, Right: "Write"}, Admin: true},
+			{AuthorizationDetails: &identity.RightMatch{Org: cfg.OrgNo, Right: "Read"}, Team: SimTeam, TeamRole: "member"},
+		}}
 }

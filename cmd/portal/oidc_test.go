@@ -2,8 +2,13 @@ package main
 
 import (
 	"flag"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -61,6 +66,81 @@ func TestProviderConfig(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "topsecret") {
 				t.Fatal("the secret is in the message")
+			}
+		})
+	}
+}
+
+// TestSimulatedAnsattporten: with every environment simulated, serve offers the simulated
+// Ansattporten, marked as such; the picker's people get in (or not) by their rights for the
+// organisation number, through the real flow (PKCE, state, nonce, acr, authorization_details).
+func TestSimulatedAnsattporten(t *testing.T) {
+	t.Parallel()
+	p := startBrowserPortal(t, &browserAdmin)
+	for _, tc := range []struct {
+		person, name string
+		status       int
+		role         string
+		message      string
+	}{
+		{"01017012345", "Kari Nordmann", http.StatusSeeOther, "admin", ""},
+		{"03039012345", "Per Utenfor", http.StatusForbidden, "", "none of your groups or rights gives access"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			jar, _ := cookiejar.New(nil)
+			hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			get := func(u string) (*http.Response, string) {
+				t.Helper()
+				resp, err := hc.Get(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp, string(b)
+			}
+			_, login := get(p.URL + "/login")
+			if !strings.Contains(login, "Sign in with Ansattporten (simulated)") || !strings.Contains(login, `data-testid="provider-simulated"`) {
+				t.Fatalf("sign-in page does not offer the simulated Ansattporten, marked: %s", login)
+			}
+			resp, _ := get(p.URL + "/login/oidc/ansattporten-sim")
+			authz, err := url.Parse(resp.Header.Get("Location"))
+			if err != nil || !strings.HasPrefix(authz.String(), p.SimURL+"/sim/tt02/ansattporten/authorize") {
+				t.Fatalf("start: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			q := authz.Query()
+			if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("acr_values") != "idporten-loa-substantial idporten-loa-high" ||
+				!strings.Contains(q.Get("authorization_details"), "ansattporten:altinn:service") {
+				t.Fatalf("authorization request %v", q)
+			}
+			_, picker := get(authz.String())
+			if !strings.Contains(picker, "Simulated Ansattporten") {
+				t.Fatalf("the picker does not say it is simulated: %s", picker)
+			}
+			m := regexp.MustCompile(`href="(authorize/pick\?req=[^"&]+&amp;pid=` + tc.person + `)"`).FindStringSubmatch(picker)
+			if m == nil {
+				t.Fatalf("no %s in the picker: %s", tc.name, picker)
+			}
+			pick, _ := authz.Parse(strings.ReplaceAll(m[1], "&amp;", "&"))
+			resp, _ = get(pick.String())
+			cb := resp.Header.Get("Location")
+			if !strings.HasPrefix(cb, p.URL+"/login/oidc/ansattporten-sim/callback?") {
+				t.Fatalf("pick answered %d %q", resp.StatusCode, cb)
+			}
+			resp, body := get(cb)
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.message) {
+				t.Fatalf("callback: %d %s", resp.StatusCode, body)
+			}
+			// The code was single use at the provider, the state at the portal.
+			if resp, _ := get(cb); resp.StatusCode == http.StatusSeeOther {
+				t.Fatal("the callback worked twice")
+			}
+			if tc.role == "" {
+				return
+			}
+			_, acc := get(p.URL + "/account")
+			if !strings.Contains(acc, tc.name) || !strings.Contains(acc, "<dd>"+tc.role+"</dd>") {
+				t.Fatalf("account page after signing in: %s", acc)
 			}
 		})
 	}

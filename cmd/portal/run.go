@@ -304,8 +304,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if base == "" {
 			base = "http://" + ln.Addr().String()
 		}
+		var apSecret string
+		if allSimulated(cfg) {
+			key, err := sessionKey(cfg)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			apSecret = hex.EncodeToString(deriveKey(key, "sim-ansattporten"))
+			cfg.simProviders = append(cfg.simProviders, simAnsattporten(cfg, base, apSecret))
+		}
 		simulator, err = sim.Open(ctx, sim.Config{BaseURL: base, DataDir: cfg.Data, OrgCode: cfg.OrgCode, OrgNo: cfg.OrgNo,
-			OrgName: cfg.OrgName, SeedFile: cfg.SimSeed, AdminAPI: cfg.SimAdminAPI, Logger: log.With("component", "sim")})
+			OrgName: cfg.OrgName, SeedFile: cfg.SimSeed, AdminAPI: cfg.SimAdminAPI, Logger: log.With("component", "sim"),
+			AnsattportenSecret: apSecret})
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("start simulators: %w", err)
