@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -86,6 +87,16 @@ func (s *Server) providerLogoutURL(c echo.Context) string {
 	}
 	c.SetCookie(&http.Cookie{Name: idpCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies})
 	return s.deps.Identity.LogoutURL(c.Request().Context(), ck.Value, p.UserID, s.absPath("/login"))
+}
+
+// formActionCSP is the policy with the providers' origins added to form-action: the sign-out
+// form's redirect to a provider's end-session endpoint is part of the form's navigation.
+func (s *Server) formActionCSP() string {
+	origins := s.deps.Identity.Origins()
+	if len(origins) == 0 {
+		return csp
+	}
+	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1)
 }
 
 func (s *Server) absPath(path string) string {

@@ -514,6 +514,28 @@ func parseKey(b []byte) (crypto.Signer, error) {
 	return nil, errors.New("neither PKCS#8, PKCS#1 RSA nor EC")
 }
 
+// Origins are the providers' issuer origins, where their end-session endpoints are expected.
+func (s *Service) Origins() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range s.providers {
+		if o := origin(p.cfg.Issuer); o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // LogoutURL returns where to send a person signing out who signed in through the named
 // provider: its end_session_endpoint with id_token_hint and post_logout_redirect_uri, or ""
 // when the provider publishes none (or is unknown).
@@ -526,7 +548,8 @@ func (s *Service) LogoutURL(ctx context.Context, name string, userID int64, afte
 		return ""
 	}
 	u, err := url.Parse(p.endSess)
-	if err != nil {
+	if err != nil || origin(p.endSess) != origin(p.cfg.Issuer) {
+		// The sign-out form may only lead to the issuer's origin (form-action).
 		return ""
 	}
 	q := u.Query()
