@@ -106,7 +106,7 @@ const SimTeam = "Demo"
 func simAnsattporten(cfg Config, simBase, secret string) identity.ProviderConfig {
 	return identity.ProviderConfig{Name: "ansattporten-sim", DisplayName: "Ansattporten (simulated)", Simulated: true,
 		Issuer: strings.TrimRight(simBase, "/") + "/sim/tt02/ansattporten", ClientID: sim.AnsattportenClientID, ClientSecret: secret,
-		Scopes: []string{"openid", "profile"}, ACRValues: []string{"idporten-loa-substantial", "idporten-loa-high"},
+		Scopes: []string{"openid", "profile"}, ACRValues: []string{"substantial", "high"},
 		AuthorizationDetails: json.RawMessage(`[{"type":"ansattporten:altinn:service","resource":"urn:altinn:resource:5613:1"}]`),
 		Rules: []identity.Rule{
 			{AuthorizationDetails: &identity.RightMatch{Org: cfg.OrgNo, Right: "Write"}, Admin: true},

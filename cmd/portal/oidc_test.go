@@ -109,7 +109,7 @@ func TestSimulatedAnsattporten(t *testing.T) {
 				t.Fatalf("start: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
 			q := authz.Query()
-			if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("acr_values") != "idporten-loa-substantial idporten-loa-high" ||
+			if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("acr_values") != "substantial high" ||
 				!strings.Contains(q.Get("authorization_details"), "ansattporten:altinn:service") {
 				t.Fatalf("authorization request %v", q)
 			}

@@ -102,7 +102,7 @@ func (w *world) apMetadata(rw http.ResponseWriter, _ *http.Request) {
 		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"acr_values_supported":                  []string{"idporten-loa-substantial", "idporten-loa-high"},
+		"acr_values_supported":                  []string{"substantial", "high"},
 		"authorization_details_types_supported": []string{apDetailsType},
 		"scopes_supported":                      []string{"openid", "profile"},
 	})
@@ -160,10 +160,10 @@ func (w *world) apAuthorize(rw http.ResponseWriter, r *http.Request) {
 		fail("invalid_scope", "the openid scope is required")
 		return
 	}
-	acr := "idporten-loa-substantial"
+	acr := "substantial"
 	if v := strings.Fields(q.Get("acr_values")); len(v) > 0 {
-		if v[0] != "idporten-loa-substantial" && v[0] != "idporten-loa-high" {
-			fail("invalid_request", "acr_values must be idporten-loa-substantial or idporten-loa-high")
+		if v[0] != "substantial" && v[0] != "high" {
+			fail("invalid_request", "acr_values must be substantial or high")
 			return
 		}
 		acr = v[0]
