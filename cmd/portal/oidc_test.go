@@ -35,6 +35,7 @@ func TestProviderConfig(t *testing.T) {
 		{"bad team role", `[{"name":"x","issuer":"https://idp.example","client_id":"c","client_secret":"topsecret","rules":[{"claim":"groups","value":"g","team":"T","team_role":"boss"}]}]`, `rule 1: team_role must be owner, member or viewer, not "boss"`},
 		{"bad org", `[{"name":"ap","issuer":"https://ansattporten.no","client_id":"c","client_secret":"topsecret","rules":[{"authorization_details":{"org":"12"},"admin":true}]}]`, "organisation number of 9 digits"},
 		{"bad name", `[{"name":"Entra ID","issuer":"https://idp.example","client_id":"c","client_secret":"topsecret"}]`, "use lower-case letters"},
+		{"extra param overriding the flow", `[{"name":"x","issuer":"https://idp.example","client_id":"c","client_secret":"topsecret","extra_params":{"state":"fixed"}}]`, "extra_params may not set state"},
 		{"twice", "[" + ok + "," + ok + "]", "another provider has this name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,6 +80,13 @@ func (c ProviderConfig) Check() error {
 	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("provider %s: issuer %q is not an http(s) URL", c.Name, c.Issuer)
 	}
+	for k := range c.ExtraParams {
+		switch k {
+		case "state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope",
+			"acr_values", "authorization_details":
+			return fmt.Errorf("provider %s: extra_params may not set %s (the portal sets it; acr_values and authorization_details have their own keys)", c.Name, k)
+		}
+	}
 	if len(c.AuthorizationDetails) > 0 && !json.Valid(c.AuthorizationDetails) {
 		return fmt.Errorf("provider %s: authorization_details is not valid JSON", c.Name)
 	}
