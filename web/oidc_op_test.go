@@ -45,7 +45,7 @@ func newTestOP(t interface {
 	issuer := "http://" + srv.Listener.Addr().String()
 	var cryptoKey [32]byte
 	_, _ = rand.Read(cryptoKey[:])
-	provider, err := op.NewOpenIDProvider(issuer, &op.Config{CryptoKey: cryptoKey, CodeMethodS256: true}, st, op.WithAllowInsecure())
+	provider, err := op.NewOpenIDProvider(issuer, &op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPrivateKeyJWT: true}, st, op.WithAllowInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func (s *opStorage) GetClientByClientID(_ context.Context, id string) (op.Client
 }
 
 func (s *opStorage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
-	if id != s.client.id || secret != s.client.secret {
+	if id != s.client.id || secret != s.client.secret || s.client.key != nil {
 		return errors.New("wrong client credentials")
 	}
 	return nil
@@ -296,8 +296,11 @@ func (s *opStorage) SetIntrospectionFromToken(context.Context, *oidc.Introspecti
 func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
 }
-func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, errors.New("no client keys")
+func (s *opStorage) GetKeyByIDAndClientID(_ context.Context, kid, clientID string) (*jose.JSONWebKey, error) {
+	if s.client.key == nil || clientID != s.client.id || kid != "client-key" {
+		return nil, errors.New("no such client key")
+	}
+	return &jose.JSONWebKey{Key: s.client.key, KeyID: kid, Algorithm: "RS256", Use: "sig"}, nil
 }
 func (s *opStorage) ValidateJWTProfileScopes(_ context.Context, _ string, scopes []string) ([]string, error) {
 	return scopes, nil
@@ -357,6 +360,8 @@ func (s *opStorage) tamper(next http.Handler) http.Handler {
 
 type opClient struct {
 	id, secret string
+	// key, when set, is the only way the client authenticates: private_key_jwt under kid "client-key".
+	key        *rsa.PublicKey
 	redirect   []string
 	postLogout []string
 	lifetime   time.Duration
@@ -366,7 +371,12 @@ func (c *opClient) GetID() string                       { return c.id }
 func (c *opClient) RedirectURIs() []string              { return c.redirect }
 func (c *opClient) PostLogoutRedirectURIs() []string    { return c.postLogout }
 func (c *opClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *opClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c *opClient) AuthMethod() oidc.AuthMethod {
+	if c.key != nil {
+		return oidc.AuthMethodPrivateKeyJWT
+	}
+	return oidc.AuthMethodBasic
+}
 func (c *opClient) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }

@@ -3,7 +3,9 @@ package web_test
 import (
 	"bytes"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -469,4 +471,48 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// TestOIDCPrivateKeyJWT authenticates the portal to the provider with private_key_jwt (as
+// Ansattporten and Entra with a certificate expect): the right key signs in, another key is
+// refused at the token endpoint.
+func TestOIDCPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	gen := simKeys()
+	for range 2 {
+		_, _ = gen() // the provider's keys in newOIDCWorld
+	}
+	registered, _ := gen()
+	other, _ := gen()
+	for _, tc := range []struct {
+		name   string
+		key    *rsa.PrivateKey
+		status int
+	}{
+		{"registered key", registered, http.StatusSeeOther},
+		{"another key", other, http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			der, err := x509.MarshalPKCS8PrivateKey(tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := newOIDCWorld(t, func(pc *identity.ProviderConfig) {
+				pc.ClientSecret, pc.KeyID = "", "client-key"
+				pc.PrivateKey = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+			})
+			w.op.st.mu.Lock()
+			w.op.st.client.key = &registered.PublicKey
+			w.op.st.mu.Unlock()
+			c := w.client()
+			f := c.signInVia("corp", "ada", nil)
+			if f.result.status != tc.status {
+				t.Fatalf("callback %d, want %d: %s", f.result.status, tc.status, f.result.body)
+			}
+			if signedIn := c.signedInAs() != ""; signedIn != (tc.status == http.StatusSeeOther) {
+				t.Fatalf("signed in: %v", signedIn)
+			}
+		})
+	}
 }
