@@ -137,7 +137,7 @@ func (s *Server) showUser(c echo.Context) error {
 		props.Locked = "Locked after " + strconv.Itoa(lock.Failures) + " failed sign-ins, until " + showTime(lock.Until) + "."
 	}
 	for _, m := range ms {
-		props.Teams = append(props.Teams, templates.TeamRoleView{Team: m.TeamName, URL: teamURL(m.TeamID), Role: m.Role})
+		props.Teams = append(props.Teams, templates.TeamRoleView{Team: m.TeamName, URL: teamURL(m.TeamID), Role: m.Role, Source: m.Source})
 	}
 	return render(c, http.StatusOK, templates.AdminUserPage(props))
 }
@@ -312,7 +312,7 @@ func (s *Server) teamProps(c echo.Context, id int64) (templates.TeamProps, error
 		RenameAction: "/admin/teams/" + itoa(id) + "/name", MemberAction: "/admin/teams/" + itoa(id) + "/members",
 		Roles: teamRoleOptions("")}
 	for _, m := range ms {
-		props.Members = append(props.Members, templates.MemberRow{Name: m.Name, Email: m.Email, Role: m.Role,
+		props.Members = append(props.Members, templates.MemberRow{Name: m.Name, Email: m.Email, Role: m.Role, Source: m.Source,
 			RemoveAction: "/admin/teams/" + itoa(id) + "/members/" + itoa(m.UserID) + "/remove"})
 	}
 	props.Invites, err = s.invitesProps(c, id)

@@ -37,7 +37,8 @@ func (s *Server) showLogin(c echo.Context) error {
 	if needs {
 		l.Flash, l.FlashKind = "The portal has no users yet. Open the setup link printed in the portal's log when it started, or run `portal user add`.", "info"
 	}
-	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: safeNext(c.QueryParam("next"))}))
+	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: safeNext(c.QueryParam("next")),
+		Providers: s.providerLinks(c.QueryParam("next"))}))
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -60,7 +61,7 @@ func (s *Server) login(c echo.Context) error {
 			setRetryAfter(c, err)
 		}
 		return render(c, status, templates.LoginPage(templates.LoginProps{Layout: s.layout(c, "Sign in", ""), Action: "/login",
-			Email: f.Email, Error: msg, Next: f.Next}))
+			Email: f.Email, Error: msg, Next: f.Next, Providers: s.providerLinks(f.Next)}))
 	}
 	if err := s.deps.Sessions.Begin(c.Response(), c.Request(), u.ID); err != nil {
 		return err
@@ -74,10 +75,16 @@ func (s *Server) logout(c echo.Context) error {
 			return err
 		}
 	}
+	// Where the person signed in through a provider that publishes end_session_endpoint,
+	// its session ends too; it sends them back to the sign-in page.
+	endAt := s.providerLogoutURL(c)
 	if err := s.deps.Sessions.End(c.Response(), c.Request()); err != nil {
 		return err
 	}
 	s.setFlash(c, "info", "You are signed out.")
+	if endAt != "" {
+		return c.Redirect(http.StatusSeeOther, endAt)
+	}
 	return redirect(c, "/login")
 }
 
@@ -149,7 +156,7 @@ func (s *Server) accountProps(c echo.Context, pe *problem.Error) templates.Accou
 	p := principal(c)
 	props := templates.AccountProps{Layout: s.layout(c, "Your account", ""), Action: "/account/password", Name: p.Name, Email: p.Email, Role: p.Role}
 	for _, t := range p.Teams {
-		props.Teams = append(props.Teams, templates.TeamRoleView{Team: t.TeamName, URL: teamURL(t.TeamID), Role: t.Role})
+		props.Teams = append(props.Teams, templates.TeamRoleView{Team: t.TeamName, URL: teamURL(t.TeamID), Role: t.Role, Source: t.Source})
 	}
 	if pe != nil {
 		props.Error = pe.Message

@@ -33,6 +33,8 @@ func TestAuthorizationTable(t *testing.T) {
 		"GET /login":                                 same(200, 303, 303),
 		"POST /login":                                same(401, 401, 401),
 		"POST /logout":                               same(303, 303, 303),
+		"GET /login/oidc/:provider":                  same(404, 404, 404), // no provider configured here; see oidc_test.go
+		"GET /login/oidc/:provider/callback":         same(404, 404, 404),
 		"GET /setup":                                 same(404, 404, 404),
 		"POST /setup":                                same(404, 404, 404), // the link is checked before the form
 		"GET /password/set":                          same(404, 404, 404),

@@ -76,7 +76,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.Use(s.observeRequest)
 	e.Use(s.accessLog)
 	e.Use(s.recoverPanic)
-	e.Use(securityHeaders)
+	e.Use(securityHeaders(s.formActionCSP()))
 	e.Use(middleware.BodyLimit(s.cfg.BodyLimit))
 	e.Use(s.loadPrincipal)
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
@@ -148,10 +148,16 @@ func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+func securityHeaders(policy string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return securityHeadersWith(policy, next)
+	}
+}
+
+func securityHeadersWith(policy string, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", csp)
+		h.Set("Content-Security-Policy", policy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")

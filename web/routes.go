@@ -20,6 +20,8 @@ func (s *Server) routes() {
 	e.POST("/password/set", s.setPassword)
 	e.GET("/invite", s.showInvitation) // the link itself is the credential; signed in or not
 	e.POST("/invite", s.acceptInvitation)
+	e.GET("/login/oidc/:provider", s.startOIDC)             // to the OpenID Provider
+	e.GET("/login/oidc/:provider/callback", s.oidcCallback) // back from it (state bound to the browser)
 
 	// Signed-in pages take requireUser per route (not a group), so unknown paths stay 404.
 	u := signedIn{e, s.requireUser}

@@ -16,6 +16,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/identity"
 	"portal/internal/metrics"
 	"portal/internal/tryit"
 )
@@ -84,10 +85,11 @@ type Deps struct {
 	Sessions *auth.SessionStore
 	Audit    *audit.Log
 	DB       Pinger
-	Health   EnvChecker       // optional
-	Clients  *clients.Service // optional: without it the portal has no integration pages
-	Tryit    *tryit.Service   // optional: without it (or Clients) the portal has no try pages
-	Notify   Notifier         // optional: without it links are only shown to copy
+	Health   EnvChecker        // optional
+	Clients  *clients.Service  // optional: without it the portal has no integration pages
+	Tryit    *tryit.Service    // optional: without it (or Clients) the portal has no try pages
+	Notify   Notifier          // optional: without it links are only shown to copy
+	Identity *identity.Service // optional: sign-in through OpenID Providers
 }
 
 // Server holds what handlers need.

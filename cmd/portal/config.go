@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"portal/internal/identity"
 	"portal/internal/maskinporten"
 )
 
@@ -87,12 +88,15 @@ type Config struct {
 	// AllowedEmailDomains, when set, are the only email domains accounts and invitations may
 	// have (PORTAL_ALLOWED_EMAIL_DOMAINS, comma-separated).
 	AllowedEmailDomains []string `json:"allowed_email_domains"`
-	notifyConfig                 // smtp_* and webhook_* (notify.go)
+	// Providers are the OpenID Providers people may sign in through (oidc.go).
+	Providers    []ProviderFileConfig `json:"oidc_providers"`
+	notifyConfig                      // smtp_* and webhook_* (notify.go)
 
-	sessionKey []byte         // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
-	kek        string         // PORTAL_KEK, when set; never printed
-	proxies    []netip.Prefix // parsed TrustedProxies
-	configFile string
+	simProviders []identity.ProviderConfig // the simulated Ansattporten, when the simulators run
+	sessionKey   []byte                    // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
+	kek          string                    // PORTAL_KEK, when set; never printed
+	proxies      []netip.Prefix            // parsed TrustedProxies
+	configFile   string
 }
 
 // duration reads "90s", "2h" from JSON.
@@ -378,6 +382,9 @@ func (c *Config) validate() []string {
 		p = append(p, "the session key must be at least 32 characters")
 	}
 	p = append(p, c.validateNotify()...)
+	if _, pp := c.providerConfigs(); len(pp) > 0 {
+		p = append(p, pp...)
+	}
 	for i, d := range c.AllowedEmailDomains {
 		d = strings.ToLower(strings.TrimSpace(d))
 		c.AllowedEmailDomains[i] = d

@@ -22,6 +22,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/identity"
 	"portal/internal/keys"
 	"portal/internal/maskinporten"
 	"portal/internal/metrics"
@@ -280,8 +281,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if base == "" {
 			base = "http://" + ln.Addr().String()
 		}
+		var apSecret string
+		if allSimulated(cfg) {
+			key, err := sessionKey(cfg)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			apSecret = hex.EncodeToString(deriveKey(key, "sim-ansattporten"))
+			cfg.simProviders = append(cfg.simProviders, simAnsattporten(cfg, base, apSecret))
+		}
 		simulator, err = sim.Open(ctx, sim.Config{BaseURL: base, DataDir: cfg.Data, OrgCode: cfg.OrgCode, OrgNo: cfg.OrgNo,
-			OrgName: cfg.OrgName, SeedFile: cfg.SimSeed, AdminAPI: cfg.SimAdminAPI, Logger: log.With("component", "sim")})
+			OrgName: cfg.OrgName, SeedFile: cfg.SimSeed, AdminAPI: cfg.SimAdminAPI, Logger: log.With("component", "sim"),
+			AnsattportenSecret: apSecret})
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("start simulators: %w", err)
@@ -483,11 +495,26 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	}
 	// A person whose membership, role or account changes loses their open tries at once.
 	authSvc.OnPersonChanged(trySvc.DropPerson)
+	providers, problems2 := cfg.providerConfigs()
+	if len(problems2) > 0 {
+		clientsSvc.Close()
+		gen.Close()
+		notifier.Close(context.Background())
+		return nil, usagef("%s", strings.Join(problems2, "; "))
+	}
+	providers = append(providers, cfg.simProviders...)
+	ids, err := identity.New(db, authSvc, providers, identity.Options{PublicURL: public, Log: log.With("component", "identity")})
+	if err != nil {
+		clientsSvc.Close()
+		gen.Close()
+		notifier.Close(context.Background())
+		return nil, err
+	}
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier)})
+			Health: &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier), Identity: ids})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()

@@ -183,6 +183,11 @@ func (s *Service) SetRole(ctx context.Context, p *Principal, userID int64, role 
 		if u.Role == role {
 			return nil
 		}
+		if src, err := store.RoleSourceTx(ctx, tx, userID); err != nil {
+			return err
+		} else if src != "" {
+			return errProviderManaged(src)
+		}
 		if u.Role == RoleAdmin && !u.Disabled {
 			if n, err := store.CountActiveAdminsTx(ctx, tx); err != nil {
 				return err
@@ -477,9 +482,12 @@ func (s *Service) PutMember(ctx context.Context, p *Principal, teamID int64, ema
 		if err != nil {
 			return problem.Wrap(problem.KindNotFound, "There is no such team.", err)
 		}
-		before, err := store.MembershipTx(ctx, tx, teamID, u.ID)
+		before, source, err := store.MembershipSourceTx(ctx, tx, teamID, u.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		if source != "" {
+			return errProviderManaged(source)
 		}
 		if before == role {
 			return nil
@@ -509,9 +517,12 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, teamID, userID
 		if err != nil {
 			return userNotFound(err)
 		}
-		before, err := store.MembershipTx(ctx, tx, teamID, userID)
+		before, source, err := store.MembershipSourceTx(ctx, tx, teamID, userID)
 		if err != nil {
 			return problem.Wrap(problem.KindNotFound, "This person is not a member of the team.", err)
+		}
+		if source != "" {
+			return errProviderManaged(source)
 		}
 		if err := store.DeleteMember(ctx, tx, teamID, userID); err != nil {
 			return fmt.Errorf("remove member: %w", err)

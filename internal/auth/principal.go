@@ -27,6 +27,7 @@ type TeamRole struct {
 	TeamID   int64
 	TeamName string
 	Role     string
+	Source   string // the provider that manages the membership; "" when given by hand
 }
 
 // Principal is the signed-in person as authorization sees them.

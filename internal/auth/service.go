@@ -394,7 +394,7 @@ func (s *Service) LoadPrincipal(ctx context.Context, userID int64) (*Principal, 
 	}
 	p := &Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role}
 	for _, m := range ms {
-		p.Teams = append(p.Teams, TeamRole{TeamID: m.TeamID, TeamName: m.TeamName, Role: m.Role})
+		p.Teams = append(p.Teams, TeamRole{TeamID: m.TeamID, TeamName: m.TeamName, Role: m.Role, Source: m.Source})
 	}
 	return p, nil
 }

@@ -30,6 +30,10 @@ func (s *Sim) routes() http.Handler {
 		w.selfServiceRoutes(ss, base+"/selfservice")
 		mux.Handle(base+"/selfservice/", withFaults(&w.faults[1], ssServerError, ss))
 
+		ap := http.NewServeMux()
+		w.apRoutes(ap, base+"/ansattporten")
+		mux.Handle(base+"/ansattporten/", ap)
+
 		mux.Handle(base+"/platform/", withFaults(&w.faults[2], platformServerError,
 			http.StripPrefix(base+"/platform", w.platform.Handler())))
 	}

@@ -65,6 +65,10 @@ type Config struct {
 
 	Quirks Quirks
 
+	// AnsattportenSecret is the client secret the simulated Ansattporten accepts for its one
+	// client, AnsattportenClientID; empty, nobody can complete a sign-in there.
+	AnsattportenSecret string
+
 	Logger *slog.Logger
 
 	// GenerateKey makes the RSA keys created on first start (signing keys, CAs, admin keys).
@@ -138,6 +142,9 @@ type world struct {
 	adminClientID string
 	adminKey      *rsa.PrivateKey
 	adminCert     *x509.Certificate
+
+	apOnce  sync.Once
+	apState *apState // the simulated Ansattporten (ansattporten.go)
 }
 
 // Open opens or creates the simulator state in cfg.DataDir, seeds the default world and the

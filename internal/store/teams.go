@@ -23,6 +23,7 @@ type Member struct {
 	Email    string
 	Name     string
 	Role     string
+	Source   string // "" when given by hand, else the provider that manages it
 }
 
 // InsertTeam adds a team; ErrConflict when the name is taken.
@@ -90,7 +91,7 @@ func (d *DB) ListTeams(ctx context.Context) ([]Team, error) {
 	return out, rows.Err()
 }
 
-const memberQuery = `SELECT m.team_id, t.name, m.user_id, u.email, u.name, m.role
+const memberQuery = `SELECT m.team_id, t.name, m.user_id, u.email, u.name, m.role, m.source
 	FROM team_members m JOIN teams t ON t.id = m.team_id JOIN users u ON u.id = m.user_id `
 
 func (d *DB) members(ctx context.Context, where string, args ...any) ([]Member, error) {
@@ -102,7 +103,7 @@ func (d *DB) members(ctx context.Context, where string, args ...any) ([]Member, 
 	var out []Member
 	for rows.Next() {
 		var m Member
-		if err := rows.Scan(&m.TeamID, &m.TeamName, &m.UserID, &m.Email, &m.Name, &m.Role); err != nil {
+		if err := rows.Scan(&m.TeamID, &m.TeamName, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Source); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
