@@ -375,6 +375,10 @@ func (c *Config) validate() []string {
 			p = append(p, fmt.Sprintf("public-url %q must be an absolute http(s) URL", c.PublicURL))
 		}
 	}
+	if c.SecureCookies != nil && !*c.SecureCookies && (c.TLSCert != "" || strings.HasPrefix(c.PublicURL, "https://")) {
+		p = append(p, "secure_cookies is false, but people reach the portal over HTTPS (public-url or tls-cert): "+
+			"cookies are always Secure then; remove secure_cookies (PORTAL_SECURE_COOKIES)")
+	}
 	simulated := false
 	for name, e := range c.Envs {
 		if name != "tt02" && name != "prod" {

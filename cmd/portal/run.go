@@ -403,10 +403,9 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	if err != nil {
 		return nil, err
 	}
-	secure := cfg.TLSCert != "" || len(cfg.proxies) > 0 && strings.HasPrefix(public, "https://")
-	if cfg.SecureCookies != nil {
-		secure = *cfg.SecureCookies
-	}
+	// Cookies are Secure (and __Host-) whenever people reach the portal over HTTPS, whether the
+	// portal terminates TLS itself or something in front of it does, trusted as a proxy or not.
+	secure := cfg.TLSCert != "" || strings.HasPrefix(public, "https://") || cfg.SecureCookies != nil && *cfg.SecureCookies
 	authSvc, err := auth.NewService(db, auth.Options{Log: log})
 	if err != nil {
 		return nil, err
