@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -136,10 +138,38 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // openStore makes the data directory (owner-only) and opens the database in it.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory %s: %w", cfg.Data, err)
+	if err := checkDataDir(cfg.Data, log); err != nil {
+		return nil, err
 	}
 	return store.Open(ctx, cfg.dataPath("portal.db"), log)
+}
+
+// checkDataDir makes the data directory (owner-only) and refuses one that others may write:
+// whoever can write it can swap the databases or the session key. One that others may read
+// gives away the keys in it only if a file's own mode is loose too, so it is a warning.
+func checkDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return usagef("data directory %s is not a directory", dir)
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o002 != 0 {
+		return usagef("data directory %s may be written by others (mode %04o): anyone on the machine could replace the databases or keys in it; "+
+			"make it the portal's own (chmod 700 %s)", dir, perm, dir)
+	}
+	if perm&0o077 != 0 && log != nil {
+		log.Warn("the data directory may be read or written by group or others; make it the portal's own (chmod 700)", "dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
+	return nil
 }
 
 // sessionKey returns the configured key, or the one kept in the data directory, creating it
@@ -149,12 +179,14 @@ func sessionKey(cfg Config) ([]byte, error) {
 		return cfg.sessionKey, nil
 	}
 	path := cfg.dataPath("session.key")
-	if b, err := os.ReadFile(path); err == nil {
+	if b, err := readPrivateFile(path); err == nil {
 		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
 		if derr != nil || len(k) < 32 {
 			return nil, fmt.Errorf("session key file %s is damaged: delete it to sign everyone out and make a new one", path)
 		}
 		return k, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
@@ -164,6 +196,27 @@ func sessionKey(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("session key: %w", err)
 	}
 	return k, nil
+}
+
+// readPrivateFile reads a secret file the way the key-encryption key is read: a regular file
+// readable by its owner only, checked on the open file.
+func readPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, usagef("%s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return nil, usagef("%s has mode %04o: it signs everyone's session, so make it readable by its owner only (chmod 600 %s)", path, perm, path)
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<16))
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

@@ -51,6 +51,9 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	cfg := defaultConfig()
 	cfg.LogFormat = *logFormat
 	log := newLogger(cfg, stderr)
+	if err := checkDataDir(*data, log); err != nil {
+		return err
+	}
 	unlock, err := lockDataDir(*data, false)
 	if errors.Is(err, errDataDirBusy) {
 		return fmt.Errorf("a restore is running on the data directory %s: start the simulators when it has finished", *data)
