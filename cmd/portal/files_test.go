@@ -7,13 +7,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
+// listeningEitherFormat finds the "portal listening" line in a text or a JSON log.
+var listeningEitherFormat = regexp.MustCompile(`(?:msg="portal listening" url=(\S+)|"msg":"portal listening","url":"([^"]+)")`)
+
 // serveBriefly runs `portal serve` on dir until it listens (then stops it) or fails, and
 // returns the error and the log.
-func serveBriefly(t *testing.T, dir string, whileUp func()) (error, string) {
+func serveBriefly(t *testing.T, dir string, whileUp func(), args ...string) (error, string) {
 	t.Helper()
 	logs := &browserLog{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -22,12 +26,12 @@ func serveBriefly(t *testing.T, dir string, whileUp func()) (error, string) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0"},
+		done <- run(ctx, append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0"}, args...),
 			func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
 	}()
 	wctx, wcancel := context.WithTimeout(t.Context(), browserStartTimeout)
 	defer wcancel()
-	if _, err := logs.waitFor(wctx, stopped, browserListeningPattern); err != nil {
+	if _, err := logs.waitFor(wctx, stopped, listeningEitherFormat); err != nil {
 		select {
 		case err := <-done:
 			return err, logs.String()

@@ -47,6 +47,7 @@ commands:
   keys new-kek write a new key-encryption key file (--out FILE, mode 0600, never overwrites)
   keys rekey   re-seal the kept private keys under a new key-encryption key (--new-kek-file FILE)
   audit verify check the whole audit trail's hash chain and name the first broken event
+               (--heads FILE: also against the chain heads the portal logged)
   try          run an integration's grant, token, exchange and instances live, as JSON lines
   migrate      apply database migrations and exit
   backup       copy the portal's and the simulators' databases while it serves (--to DIR)
@@ -338,6 +339,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := recordStart(ctx, db, cfg, log); err != nil {
 		return fmt.Errorf("record the start in the audit trail: %w", err)
 	}
+	publishAuditHead(ctx, audit.NewLog(db, nil), log)
 
 	// The simulators start first and stop last, so the portal never sees them vanish while
 	// it still serves.
@@ -398,6 +400,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("portal listening", "url", public, "version", version)
 	go sweepSessions(ctx, app.sessions, log)
 	go catchUpAuditChain(ctx, audit.NewLog(db, nil), log)
+	go publishAuditHeads(ctx, audit.NewLog(db, nil), log, time.Hour)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
 	go logKeyExpiries(ctx, app.clients, log, expiryWarner{clients: app.clients, db: db, notify: app.notifier, log: log}.warnFunc())
 
