@@ -61,6 +61,11 @@ func (s *Server) csrfProtect(next echo.HandlerFunc) echo.HandlerFunc {
 			sent = c.FormValue(csrfFormName)
 		}
 		if !hmac.Equal([]byte(sent), []byte(token)) {
+			// A form from a session that has since ended (timed out, signed out elsewhere,
+			// a new session key) is sent to sign in again, as requireUser would; no handler runs.
+			if _, err := c.Cookie(s.deps.Sessions.CookieName()); err == nil && principal(c) == nil {
+				return s.requireUser(func(echo.Context) error { return s.refuseCrossSite(c) })(c)
+			}
 			return s.refuseCrossSite(c)
 		}
 		return next(c)
