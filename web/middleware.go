@@ -79,28 +79,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.Use(securityHeaders(s.formActionCSP()))
 	e.Use(middleware.BodyLimit(s.cfg.BodyLimit))
 	e.Use(s.loadPrincipal)
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     "portal_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   s.cfg.SecureCookies,
-		CookieSameSite: http.SameSiteLaxMode,
-		Skipper: func(c echo.Context) bool {
-			return sessionless(c.Request().URL.Path)
-		},
-		// Every refusal is a plain 403 with our error page, whatever the reason. A browser's
-		// cross-site POST (Sec-Fetch-Site: cross-site) never reaches ErrorHandler: echo refuses it
-		// with its own message unless AllowSecFetchSiteFunc decides, so that func refuses it the
-		// same way; same-site requests still fall back to the token, as echo does by default.
-		AllowSecFetchSiteFunc: func(c echo.Context) (bool, error) {
-			if c.Request().Header.Get(echo.HeaderSecFetchSite) == "same-site" {
-				return false, nil
-			}
-			return false, s.refuseCrossSite(c)
-		},
-		ErrorHandler: func(err error, c echo.Context) error { return s.refuseCrossSite(c) },
-	}))
+	e.Use(s.csrfProtect)
 	return e
 }
 
@@ -214,9 +193,8 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-type ctxKey int
-
-const principalCtx ctxKey = 1
+// sessionIDKey is where loadPrincipal leaves the signed-in person's session id for csrfProtect.
+const sessionIDKey = "session_id"
 
 // sessionless paths (all GET-only) neither read the session nor take part in the CSRF
 // protection: static files, health checks, and /metrics, which has its own bearer token.
@@ -235,7 +213,7 @@ func (s *Server) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := auth.WithClientAddress(r.Context(), c.RealIP())
 		r = r.WithContext(ctx)
 		c.SetRequest(r)
-		uid, err := s.deps.Sessions.CurrentUser(r)
+		uid, sid, err := s.deps.Sessions.Current(r)
 		if err != nil {
 			return fmt.Errorf("load session: %w", err)
 		}
@@ -252,6 +230,7 @@ func (s *Server) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 				return fmt.Errorf("load principal: %w", err)
 			default:
 				c.Set("principal", p)
+				c.Set(sessionIDKey, sid)
 				c.SetRequest(r.WithContext(auth.WithPrincipal(ctx, p)))
 			}
 		}

@@ -79,16 +79,15 @@ func (s *Server) setFlash(c echo.Context, kind, msg string) {
 	if err != nil {
 		return
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: 300})
+	c.SetCookie(s.cookie(flashCookie, v, 300))
 }
 
 func (s *Server) takeFlash(c echo.Context) (string, string) {
-	ck, err := c.Cookie(flashCookie)
+	ck, err := c.Cookie(s.cookieName(flashCookie))
 	if err != nil {
 		return "", ""
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies})
+	c.SetCookie(s.cookie(flashCookie, "", -1))
 	var f flash
 	if err := s.flash.Decode(flashCookie, ck.Value, &f); err != nil {
 		return "", ""

@@ -4,6 +4,8 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -41,10 +43,10 @@ type Config struct {
 	OrgName        string
 	PublicURL      string // the portal's address as people reach it, for links handed out
 	Envs           []Env
-	SecureCookies  bool
+	SecureCookies  bool // Secure, __Host- cookies: whenever the public URL is https
 	TrustedProxies []netip.Prefix
 	BodyLimit      string // echo size, e.g. "1M"
-	FlashKey       []byte // signs the flash cookie; 32 bytes or more
+	FlashKey       []byte // signs the flash cookie and keys the anti-forgery tokens; 32 bytes or more
 	Log            *slog.Logger
 	Now            func() time.Time
 	// MetricsToken is the bearer token /metrics requires; without one /metrics is not served.
@@ -99,6 +101,8 @@ type Server struct {
 	log   *slog.Logger
 	e     *echo.Echo
 	flash *securecookie.SecureCookie
+	// csrfKey makes the anti-forgery tokens (csrf.go); derived from the flash key.
+	csrfKey []byte
 
 	metrics    *metrics.Metrics
 	routePaths map[string]bool // registered route templates, the only route labels
@@ -130,6 +134,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Health != nil {
 		s.health = newHealthCache(deps.Health, cfg.Now)
 	}
+	m := hmac.New(sha256.New, cfg.FlashKey)
+	m.Write([]byte("portal csrf key"))
+	s.csrfKey = m.Sum(nil)
 	s.e = s.newEcho()
 	s.routes()
 	s.routePaths = map[string]bool{}

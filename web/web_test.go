@@ -245,7 +245,8 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 	if len(teams) != 0 {
 		t.Fatalf("a forged request created %d team(s)", len(teams))
 	}
-	// The same form from the same origin works.
+	// The same form from the same origin, with its token, works.
+	form.Set("_csrf", c.csrf())
 	req, _ := http.NewRequest(http.MethodPost, c.base+"/admin/teams", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")

@@ -107,23 +107,40 @@ func (ss *session) post(ctx context.Context, name, path string, form url.Values,
 	return ss.do(ctx, name, req, want, check)
 }
 
-// login signs in: the sign-in page sets the anti-forgery cookie, whose value the form echoes.
+// csrfField finds a page's anti-forgery token, which is bound to the session (or, before
+// sign-in, to a pre-session cookie): it comes from a form, never from a cookie.
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+func pageToken(body string) string {
+	if m := csrfField.FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// login signs in with the sign-in form's token, then takes the session's token from the
+// dashboard: the one from before sign-in no longer works after it.
 func (ss *session) login(ctx context.Context) error {
 	req, _ := http.NewRequest(http.MethodGet, ss.base+"/login", nil)
-	if _, err := ss.do(ctx, rLogin, req, http.StatusOK, nil); err != nil {
+	body, err := ss.do(ctx, rLogin, req, http.StatusOK, nil)
+	if err != nil {
 		return err
 	}
-	u, _ := url.Parse(ss.base)
-	for _, c := range ss.hc.Jar.Cookies(u) {
-		if c.Name == "portal_csrf" {
-			ss.csrf = c.Value
-		}
+	if ss.csrf = pageToken(body); ss.csrf == "" {
+		return errors.New("no anti-forgery token on the sign-in page")
 	}
-	if ss.csrf == "" {
-		return errors.New("no portal_csrf cookie from the sign-in page")
+	if _, err := ss.post(ctx, rLogin, "/login", url.Values{"email": {ss.email}, "password": {password}}, http.StatusSeeOther, nil); err != nil {
+		return err
 	}
-	_, err := ss.post(ctx, rLogin, "/login", url.Values{"email": {ss.email}, "password": {password}}, http.StatusSeeOther, nil)
-	return err
+	req, _ = http.NewRequest(http.MethodGet, ss.base+"/", nil)
+	body, err = ss.do(ctx, rDashboard, req, http.StatusOK, nil)
+	if err != nil {
+		return err
+	}
+	if ss.csrf = pageToken(body); ss.csrf == "" {
+		return errors.New("no anti-forgery token on the dashboard after sign-in")
+	}
+	return nil
 }
 
 // pick returns an integration this person may see (admins: any; owners: their team's),

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +35,6 @@ type stormResult struct {
 	transportErrors  int
 }
 
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // runStorm measures a calm window of calm, then the storm for stormFor.
 func runStorm(ctx context.Context, base, tokenURL string, pid int, tr http.RoundTripper, rec *benchutil.Recorder, s *seeded,

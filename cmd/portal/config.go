@@ -66,6 +66,7 @@ type Config struct {
 	SimAddr         string               `json:"sim_addr"`
 	SimPublicURL    string               `json:"sim_public_url"`
 	SimAdminAPI     bool                 `json:"sim_admin_api"`
+	SimAllowRemote  bool                 `json:"sim_allow_remote"` // let sim_addr be other than loopback
 	SimSeed         string               `json:"sim_seed"`
 	TLSCert         string               `json:"tls_cert"`
 	TLSKey          string               `json:"tls_key"`
@@ -205,6 +206,13 @@ func loadConfig(fs *flag.FlagSet, flags map[string]*string, getenv func(string) 
 			problems = append(problems, "PORTAL_SIM_ADMIN_API must be true or false")
 		}
 		cfg.SimAdminAPI = b
+	}
+	if v := getenv("PORTAL_SIM_ALLOW_REMOTE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, "PORTAL_SIM_ALLOW_REMOTE must be true or false")
+		}
+		cfg.SimAllowRemote = b
 	}
 	if v := getenv("PORTAL_SECURE_COOKIES"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -403,6 +411,10 @@ func (c *Config) validate() []string {
 			p = append(p, fmt.Sprintf("public-url %q must be an absolute http(s) URL", c.PublicURL))
 		}
 	}
+	if c.SecureCookies != nil && !*c.SecureCookies && (c.TLSCert != "" || strings.HasPrefix(c.PublicURL, "https://")) {
+		p = append(p, "secure_cookies is false, but people reach the portal over HTTPS (public-url or tls-cert): "+
+			"cookies are always Secure then; remove secure_cookies (PORTAL_SECURE_COOKIES)")
+	}
 	simulated := false
 	for name, e := range c.Envs {
 		if name != "tt02" && name != "prod" {
@@ -456,6 +468,9 @@ func (c *Config) validate() []string {
 	if simulated {
 		if _, _, err := net.SplitHostPort(c.SimAddr); err != nil {
 			p = append(p, fmt.Sprintf("sim-addr %q is not host:port (for example 127.0.0.1:8081)", c.SimAddr))
+		} else if !c.SimAllowRemote && !loopbackListen(c.SimAddr) {
+			p = append(p, fmt.Sprintf("sim-addr %q is not a loopback address: the simulators hand out tokens to anyone who reaches them; "+
+				"listen on 127.0.0.1 or ::1, or set sim_allow_remote: true (PORTAL_SIM_ALLOW_REMOTE=true) to mean it", c.SimAddr))
 		}
 	}
 	return p
@@ -492,6 +507,20 @@ func loopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// loopbackListen reports whether a listen address (host:port) binds only to loopback: a
+// loopback IP or "localhost". An empty host binds every interface.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // publicURL is where people reach the portal.

@@ -333,7 +333,11 @@ func (w *crashWeb) signIn(ctx context.Context) error {
 	if _, err := w.get(ctx, "/login"); err != nil {
 		return err
 	}
-	_, err := w.post(ctx, "/login", url.Values{"email": {crashEmail}, "password": {crashPassword}})
+	if _, err := w.post(ctx, "/login", url.Values{"email": {crashEmail}, "password": {crashPassword}}); err != nil {
+		return err
+	}
+	// The anti-forgery token changes at sign-in: take the session's from a page.
+	_, err := w.get(ctx, "/")
 	return err
 }
 

@@ -9,12 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +48,7 @@ commands:
   keys new-kek write a new key-encryption key file (--out FILE, mode 0600, never overwrites)
   keys rekey   re-seal the kept private keys under a new key-encryption key (--new-kek-file FILE)
   audit verify check the whole audit trail's hash chain and name the first broken event
+               (--heads FILE: also against the chain heads the portal logged)
   try          run an integration's grant, token, exchange and instances live, as JSON lines
   migrate      apply database migrations and exit
   backup       copy the portal's and the simulators' databases while it serves (--to DIR)
@@ -137,10 +140,38 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // openStore makes the data directory (owner-only) and opens the database in it.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory %s: %w", cfg.Data, err)
+	if err := checkDataDir(cfg.Data, log); err != nil {
+		return nil, err
 	}
 	return store.Open(ctx, cfg.dataPath("portal.db"), log)
+}
+
+// checkDataDir makes the data directory (owner-only) and refuses one that others may write:
+// whoever can write it can swap the databases or the session key. One that others may read
+// gives away the keys in it only if a file's own mode is loose too, so it is a warning.
+func checkDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return usagef("data directory %s is not a directory", dir)
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o002 != 0 {
+		return usagef("data directory %s may be written by others (mode %04o): anyone on the machine could replace the databases or keys in it; "+
+			"make it the portal's own (chmod 700 %s)", dir, perm, dir)
+	}
+	if perm&0o077 != 0 && log != nil {
+		log.Warn("the data directory may be read or written by group or others; make it the portal's own (chmod 700)", "dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
+	return nil
 }
 
 // sessionKey returns the configured key, or the one kept in the data directory, creating it
@@ -150,12 +181,14 @@ func sessionKey(cfg Config) ([]byte, error) {
 		return cfg.sessionKey, nil
 	}
 	path := cfg.dataPath("session.key")
-	if b, err := os.ReadFile(path); err == nil {
+	if b, err := readPrivateFile(path); err == nil {
 		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
 		if derr != nil || len(k) < 32 {
 			return nil, fmt.Errorf("session key file %s is damaged: delete it to sign everyone out and make a new one", path)
 		}
 		return k, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
@@ -165,6 +198,27 @@ func sessionKey(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("session key: %w", err)
 	}
 	return k, nil
+}
+
+// readPrivateFile reads a secret file the way the key-encryption key is read: a regular file
+// readable by its owner only, checked on the open file.
+func readPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, usagef("%s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return nil, usagef("%s has mode %04o: it signs everyone's session, so make it readable by its owner only (chmod 600 %s)", path, perm, path)
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<16))
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
@@ -267,6 +321,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := recordStart(ctx, db, cfg, log); err != nil {
 		return fmt.Errorf("record the start in the audit trail: %w", err)
 	}
+	publishAuditHead(ctx, audit.NewLog(db, nil), log)
 
 	// The simulators start first and stop last, so the portal never sees them vanish while
 	// it still serves.
@@ -339,6 +394,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	go sweepSessions(ctx, app.sessions, log)
 	go flushThrottled(ctx, app.auth, log)
 	go catchUpAuditChain(ctx, audit.NewLog(db, nil), log)
+	go publishAuditHeads(ctx, audit.NewLog(db, nil), log, time.Hour)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
 	go logKeyExpiries(ctx, app.clients, log, expiryWarner{clients: app.clients, db: db, notify: app.notifier, log: log}.warnFunc())
 
@@ -425,10 +481,9 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	if err != nil {
 		return nil, err
 	}
-	secure := cfg.TLSCert != "" || len(cfg.proxies) > 0 && strings.HasPrefix(public, "https://")
-	if cfg.SecureCookies != nil {
-		secure = *cfg.SecureCookies
-	}
+	// Cookies are Secure (and __Host-) whenever people reach the portal over HTTPS, whether the
+	// portal terminates TLS itself or something in front of it does, trusted as a proxy or not.
+	secure := cfg.TLSCert != "" || strings.HasPrefix(public, "https://") || cfg.SecureCookies != nil && *cfg.SecureCookies
 	authSvc, err := auth.NewService(db, auth.Options{Log: log, AllowedEmailDomains: cfg.AllowedEmailDomains, LinksByEmail: cfg.SMTPHost != ""})
 	if err != nil {
 		return nil, err

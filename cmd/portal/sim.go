@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"portal/internal/sim"
@@ -21,7 +22,8 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	data := fs.String("data", envOr(getenv, "PORTAL_DATA", "./data"), "directory for sim.db and sim-{env}-admin.json (PORTAL_DATA)")
 	public := fs.String("public-url", getenv("PORTAL_SIM_PUBLIC_URL"), "public base URL (default http://ADDR) (PORTAL_SIM_PUBLIC_URL)")
 	seed := fs.String("seed", "", "JSON seed file adding organisations, scopes, clients and apps (see doc/sim.md)")
-	adminAPI := fs.Bool("admin-api", false, "enable the fault-injection and clock endpoints under /sim/admin/")
+	adminAPI := fs.Bool("admin-api", false, "enable the fault-injection and clock endpoints under /sim/admin/ (answered on loopback only)")
+	allowRemote := fs.Bool("allow-remote", false, "allow --addr to be other than loopback (PORTAL_SIM_ALLOW_REMOTE); the admin API still answers only on loopback")
 	orgCode := fs.String("org", sim.DefaultOrgCode, "Altinn org code of the seeded service owner")
 	orgNo := fs.String("orgno", sim.DefaultOrgNo, "organisation number of the seeded service owner")
 	orgName := fs.String("org-name", sim.DefaultOrgName, "name of the seeded service owner")
@@ -32,12 +34,26 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		return usagef("--addr %q is not host:port", *addr)
 	}
+	if v := getenv("PORTAL_SIM_ALLOW_REMOTE"); v != "" && !*allowRemote {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return usagef("PORTAL_SIM_ALLOW_REMOTE must be true or false")
+		}
+		*allowRemote = b
+	}
+	if !*allowRemote && !loopbackListen(*addr) {
+		return usagef("--addr %q is not a loopback address: the simulators hand out tokens to anyone who reaches them; "+
+			"listen on 127.0.0.1 or ::1, or add --allow-remote to mean it", *addr)
+	}
 	if *logFormat != "text" && *logFormat != "json" {
 		return usagef("--log-format must be text or json")
 	}
 	cfg := defaultConfig()
 	cfg.LogFormat = *logFormat
 	log := newLogger(cfg, stderr)
+	if err := checkDataDir(*data, log); err != nil {
+		return err
+	}
 	unlock, err := lockDataDir(*data, false)
 	if errors.Is(err, errDataDirBusy) {
 		return fmt.Errorf("a restore is running on the data directory %s: start the simulators when it has finished", *data)

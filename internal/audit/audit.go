@@ -287,3 +287,55 @@ func (l *Log) verifyFrom(ctx context.Context, afterID int64, prevHash string, li
 	}
 	return res, nil
 }
+
+// Head is a point of the chain as published: an event's number and hash. Heads collected
+// outside the database (logs, monitoring) catch a rewrite that recomputes every hash.
+type Head struct {
+	ID   int64  `json:"id"`
+	Hash string `json:"hash"`
+}
+
+// Head returns the chain's last event; ID 0 and the genesis hash while it is empty.
+func (l *Log) Head(ctx context.Context) (Head, error) {
+	h := Head{Hash: GenesisHash}
+	err := l.db.Reader().QueryRowContext(ctx, "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1").Scan(&h.ID, &h.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Head{Hash: GenesisHash}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("audit chain head: %w", err)
+	}
+	return h, nil
+}
+
+// CheckHeads compares published heads with the chain: each head's event must exist with
+// exactly that hash. It returns one line per head that does not hold.
+func (l *Log) CheckHeads(ctx context.Context, heads []Head) ([]string, error) {
+	last, err := l.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	for _, h := range heads {
+		if h.ID == 0 {
+			continue
+		}
+		if h.ID > last.ID {
+			problems = append(problems, fmt.Sprintf("event %d was published but the chain ends at %d: events were removed (truncated)", h.ID, last.ID))
+			continue
+		}
+		var hash string
+		err := l.db.Reader().QueryRowContext(ctx, "SELECT hash FROM audit_events WHERE id = ?", h.ID).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			problems = append(problems, fmt.Sprintf("event %d was published but is missing from the chain", h.ID))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit event %d: %w", h.ID, err)
+		}
+		if hash != h.Hash {
+			problems = append(problems, fmt.Sprintf("event %d has hash %s, but %s was published: the chain was rewritten up to it", h.ID, hash, h.Hash))
+		}
+	}
+	return problems, nil
+}

@@ -15,7 +15,8 @@ import (
 	"portal/internal/store"
 )
 
-// SessionCookie is the session cookie's name.
+// SessionCookie is the session cookie's name; with Secure it carries the __Host- prefix, so
+// browsers take it only over HTTPS, for this host and path "/", never set by a sibling domain.
 const SessionCookie = "portal_session"
 
 const userIDKey = "user_id"
@@ -38,6 +39,7 @@ type SessionStore struct {
 	db     *store.DB
 	codecs []securecookie.Codec
 	opts   SessionOptions
+	name   string // the cookie's name
 }
 
 var _ sessions.Store = (*SessionStore)(nil)
@@ -62,8 +64,15 @@ func NewSessionStore(db *store.DB, opts SessionOptions) (*SessionStore, error) {
 			sc.MaxAge(int(opts.MaxLifetime.Seconds()))
 		}
 	}
-	return &SessionStore{db: db, codecs: codecs, opts: opts}, nil
+	name := SessionCookie
+	if opts.Secure {
+		name = "__Host-" + SessionCookie
+	}
+	return &SessionStore{db: db, codecs: codecs, opts: opts, name: name}, nil
 }
+
+// CookieName is the name of the session cookie.
+func (s *SessionStore) CookieName() string { return s.name }
 
 func (s *SessionStore) options() *sessions.Options {
 	return &sessions.Options{
@@ -185,12 +194,23 @@ func clientAddress(r *http.Request) string {
 
 // CurrentUser returns the user id of the request's session, 0 when signed out.
 func (s *SessionStore) CurrentUser(r *http.Request) (int64, error) {
-	sess, err := s.Get(r, SessionCookie)
+	id, _, err := s.Current(r)
+	return id, err
+}
+
+// Current returns the user id and the session id of the request's session; 0 and "" when
+// signed out. The session id changes at every sign-in, so what is bound to it (the
+// anti-forgery token) changes too.
+func (s *SessionStore) Current(r *http.Request) (int64, string, error) {
+	sess, err := s.Get(r, s.name)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	id, _ := sess.Values[userIDKey].(int64)
-	return id, nil
+	if id == 0 {
+		return 0, "", nil
+	}
+	return id, sess.ID, nil
 }
 
 // Begin ends the request's current session, if any, and starts a new one for userID: the id
@@ -199,7 +219,7 @@ func (s *SessionStore) Begin(w http.ResponseWriter, r *http.Request, userID int6
 	if err := s.End(w, r); err != nil {
 		return err
 	}
-	sess := sessions.NewSession(s, SessionCookie)
+	sess := sessions.NewSession(s, s.name)
 	sess.Options = s.options()
 	sess.IsNew = true
 	sess.Values[userIDKey] = userID
@@ -208,7 +228,7 @@ func (s *SessionStore) Begin(w http.ResponseWriter, r *http.Request, userID int6
 
 // End ends the request's session and clears its cookie.
 func (s *SessionStore) End(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.Get(r, SessionCookie)
+	sess, err := s.Get(r, s.name)
 	if err != nil {
 		return err
 	}

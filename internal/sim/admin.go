@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -107,7 +109,12 @@ func (s *Sim) CAPEM(env string) (string, error) {
 //	DELETE /sim/admin/faults/{env}/{upstream}      clear
 //	GET    /sim/admin/clock                        now and offset per environment
 //	POST   /sim/admin/clock/{env}                  {"shift": "24h"} or {"offset": "0s"}
-func (s *Sim) adminRoutes(mux *http.ServeMux) {
+//
+// Only loopback peers reach them, even when the simulators listen elsewhere: the clock and the
+// faults change what every client of the simulators sees, and they ask for no credentials.
+func (s *Sim) adminRoutes(root *http.ServeMux) {
+	mux := http.NewServeMux()
+	root.Handle("/sim/admin/", loopbackOnly(mux))
 	mux.HandleFunc("GET /sim/admin/faults", func(rw http.ResponseWriter, r *http.Request) {
 		out := map[string]map[string]Faults{}
 		for _, env := range Environments {
@@ -194,6 +201,27 @@ func (s *Sim) clockState(env string) clockState {
 		Now:    w.clock.now().UTC().Format(time.RFC3339Nano),
 		Offset: time.Duration(w.clock.offset.Load()).String(),
 	}
+}
+
+// loopbackOnly refuses every request whose peer is not a loopback address.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if !LoopbackPeer(r.RemoteAddr) {
+			adminError(rw, http.StatusForbidden, "the simulator admin API answers only on loopback (127.0.0.1 or ::1)")
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// LoopbackPeer reports whether a request's remote address (host:port) is a loopback address.
+func LoopbackPeer(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func adminError(rw http.ResponseWriter, status int, msg string) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -36,6 +38,9 @@ func dsn(path string) string {
 // queueing in Go is cheaper than spinning on the busy handler) and a small reader pool.
 func openDB(ctx context.Context, dir string) (w, r *sql.DB, err error) {
 	path := filepath.Join(dir, "sim.db")
+	if err := privateFiles(path); err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	w, err = sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
@@ -79,4 +84,23 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // timestamp formats t the way Digdir's API does (UTC, milliseconds).
 func timestamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// privateFiles creates the database file owner-only (0600) before SQLite opens it, and makes
+// an existing one and its -wal and -shm files owner-only too. SQLite gives the -wal and -shm
+// files it creates later the database file's mode, so they follow.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -312,5 +313,48 @@ func TestAbandonedRequestIsNotCarriedOut(t *testing.T) {
 	time.Sleep(hold + 500*time.Millisecond) // past the point where a held request would go on
 	if n := count(); n != before {
 		t.Fatalf("%d clients after an abandoned create, want %d", n, before)
+	}
+}
+
+// TestAdminAPIOnlyOnLoopback: the admin API asks for no credentials, so a peer that is not on
+// loopback is refused even when the simulators listen on every interface.
+func TestAdminAPIOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *sim.Config) { c.AdminAPI = true })
+	tests := []struct {
+		name   string
+		remote string
+		want   int
+	}{
+		{"documentation address", "192.0.2.1:1234", http.StatusForbidden},
+		{"private network", "10.0.0.7:40000", http.StatusForbidden},
+		{"IPv6", "[2001:db8::1]:40000", http.StatusForbidden},
+		{"unparsable peer", "somewhere", http.StatusForbidden},
+		{"IPv4 loopback", "127.0.0.1:40000", http.StatusOK},
+		{"IPv6 loopback", "[::1]:40000", http.StatusOK},
+		{"IPv4-mapped loopback", "[::ffff:127.0.0.1]:40000", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, r := range []*http.Request{
+				httptest.NewRequest(http.MethodGet, "/sim/admin/clock", nil),
+				httptest.NewRequest(http.MethodPost, "/sim/admin/clock/tt02", strings.NewReader(`{"offset":"0s"}`)),
+				httptest.NewRequest(http.MethodPut, "/sim/admin/faults/prod/selfservice", strings.NewReader(`{}`)),
+			} {
+				r.RemoteAddr = tt.remote
+				rec := httptest.NewRecorder()
+				h.sim.Handler().ServeHTTP(rec, r)
+				if rec.Code != tt.want {
+					t.Errorf("%s %s from %s: %d, want %d: %s", r.Method, r.URL.Path, tt.remote, rec.Code, tt.want, rec.Body)
+				}
+			}
+		})
+	}
+	// A refused request changes nothing.
+	r := httptest.NewRequest(http.MethodPost, "/sim/admin/clock/tt02", strings.NewReader(`{"shift":"9000h"}`))
+	r.RemoteAddr = "192.0.2.1:1234"
+	h.sim.Handler().ServeHTTP(httptest.NewRecorder(), r)
+	if d := h.now("tt02").Sub(time.Now()); d > time.Hour {
+		t.Fatalf("a refused request moved the clock by %v", d)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"time"
 
@@ -50,6 +51,9 @@ func DSN(path string, readOnly bool) string {
 
 // Open opens (creating if needed) the database at path and applies pending migrations.
 func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
+	if err := privateFiles(path); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	w, err := sql.Open("sqlite", DSN(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -71,6 +75,25 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	}
 	r.SetMaxOpenConns(max(2, runtime.NumCPU()))
 	return &DB{write: w, read: r, path: path}, nil
+}
+
+// privateFiles creates the database file owner-only (0600) before SQLite opens it, and makes
+// an existing one and its -wal and -shm files owner-only too. SQLite gives the -wal and -shm
+// files it creates later the database file's mode, so they follow.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, w *sql.DB, log *slog.Logger) error {
