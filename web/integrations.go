@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -261,6 +262,15 @@ func (s *Server) newIntegration(c echo.Context) error {
 		return err
 	}
 	f, err := s.deps.Clients.NewForm(c.Request().Context(), principal(c), e.Name)
+	if errors.Is(err, clients.ErrNoTeam) {
+		// Not a dead end: say what to do next, and who can help.
+		hint, herr := s.noTeamHint(c, "You are not an owner or member of any team, and every integration belongs to one.")
+		if herr != nil {
+			return herr
+		}
+		return render(c, http.StatusOK, templates.NoTeamPage(templates.NoTeamProps{Layout: s.layout(c, "New integration in "+e.Label, "Integrations"),
+			Heading: "No team to give an integration to yet", Hint: hint, Back: integrationsURL(e.Name)}))
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,186 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// An administrator who has just set the portal up is led from the dashboard to creating a
+// team, becomes its owner, and can then create an integration; someone in no team learns who
+// the administrators are instead of meeting a 403.
+func TestNoTeamLeadsSomewhere(t *testing.T) {
+	t.Parallel()
+	a := newSimApp(t)
+	a.addUser("admin@example.no", "admin")
+	a.addUser("loner@example.no", "member")
+	admin := a.client()
+	admin.login("admin@example.no")
+
+	p := admin.get("/")
+	if href, _ := p.doc.Find(`[data-testid="no-team-create"]`).Attr("href"); href != "/admin/teams" {
+		t.Fatalf("the admin's no-team hint links to %q: %s", href, text(p, `[data-testid="no-team-hint"]`))
+	}
+	p = admin.get("/envs/tt02/integrations/new")
+	if href, _ := p.doc.Find(`[data-testid="no-team-create"]`).Attr("href"); p.status != http.StatusOK || href != "/admin/teams" {
+		t.Fatalf("new integration without a team: status %d, link %q", p.status, href)
+	}
+	p = admin.get("/admin/teams")
+	if _, on := p.doc.Find(`form[data-testid="new-team-form"] input[name="owner"]`).Attr("checked"); !on {
+		t.Fatal(`"Make me an owner" is not offered ticked`)
+	}
+	if p := admin.post("/admin/teams", url.Values{"name": {"Payments"}, "owner": {"1"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("create team: status %d", p.status)
+	}
+	if p := admin.get("/"); !strings.Contains(p.body, "Payments") || strings.Contains(p.body, `data-testid="no-team-hint"`) {
+		t.Fatalf("the dashboard does not show the admin in the new team: %s", text(p, "main"))
+	}
+	if p := admin.get("/envs/tt02/integrations/new"); p.status != http.StatusOK || p.doc.Find(`input[name="key"]`).Length() != 1 {
+		t.Fatalf("new integration as the team's owner: status %d", p.status)
+	}
+	// Unticked, the creator stays out of the team.
+	if p := admin.post("/admin/teams", url.Values{"name": {"Archive"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("create team: status %d", p.status)
+	}
+	if p := admin.get("/"); strings.Contains(text(p, `section[aria-labelledby="teams-title"]`), "Archive") {
+		t.Fatal("the creator joined a team without asking")
+	}
+
+	loner := a.client()
+	loner.login("loner@example.no")
+	for _, path := range []string{"/", "/envs/tt02/integrations/new"} {
+		p := loner.get(path)
+		hint := text(p, `[data-testid="no-team-hint"]`)
+		if p.status != http.StatusOK || !strings.Contains(hint, "User admin@example.no (admin@example.no)") {
+			t.Errorf("%s for someone in no team: status %d, hint %q", path, p.status, hint)
+		}
+		if p.doc.Find(`[data-testid="no-team-create"]`).Length() != 0 {
+			t.Errorf("%s offers a non-admin the team form", path)
+		}
+	}
+}
+
+// A viewer's checklist offers no link that answers 403, and names who can do each step.
+func TestChecklistOffersOnlyWhatThePersonMay(t *testing.T) {
+	t.Parallel()
+	a := newSimApp(t)
+	a.addUser("admin@example.no", "admin")
+	team, err := a.auth.CreateTeam(t.Context(), adminPrincipal(t, a), "Payments", metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for email, role := range map[string]string{"olga@example.no": "owner", "mats@example.no": "member", "vera@example.no": "viewer"} {
+		a.addUser(email, "member")
+		if err := a.auth.PutMember(t.Context(), adminPrincipal(t, a), team.ID, email, role, metaFor()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		email      string
+		wantCreate bool   // "Create it" offered
+		wantInvite bool   // "Invite people" offered
+		whoCan     string // named on the integration step when not offered
+	}{
+		{"vera@example.no", false, false, "User mats@example.no (mats@example.no)"},
+		{"mats@example.no", true, false, ""},
+		{"olga@example.no", true, true, ""},
+	} {
+		t.Run(tc.email, func(t *testing.T) {
+			c := a.client()
+			c.login(tc.email)
+			p := c.get("/onboarding")
+			if p.status != http.StatusOK {
+				t.Fatalf("status %d", p.status)
+			}
+			create := p.doc.Find(`[data-testid="onboarding-integration"] a`).Length() == 1
+			if create != tc.wantCreate {
+				t.Errorf("create offered %v, want %v", create, tc.wantCreate)
+			}
+			who := text(p, `[data-testid="onboarding-integration"] [data-testid="onboarding-who-can"]`)
+			if !strings.Contains(who, tc.whoCan) || (tc.whoCan == "") != (who == "") {
+				t.Errorf("who can create: %q, want %q", who, tc.whoCan)
+			}
+			if invite := p.doc.Find(`[data-testid="onboarding-members"] a`).Length() == 1; invite && !tc.wantInvite {
+				t.Error("invitations offered to someone who may not invite")
+			}
+			// Every link the checklist offers leads to a page the person may use.
+			for _, n := range p.doc.Find(`[data-testid="onboarding"] a`).Nodes {
+				for _, at := range n.Attr {
+					if at.Key == "href" {
+						if q := c.get(at.Val); q.status != http.StatusOK {
+							t.Errorf("%s: link %s answers %d", tc.email, at.Val, q.status)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// Accepting an invitation opens the team's "Getting started" checklist.
+func TestInvitationLandsOnGettingStarted(t *testing.T) {
+	t.Parallel()
+	a := newSimApp(t)
+	a.addUser("admin@example.no", "admin")
+	team, err := a.auth.CreateTeam(t.Context(), adminPrincipal(t, a), "Payments", metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := a.client()
+	admin.login("admin@example.no")
+	link := inviteThroughPage(t, admin, team, "nora@example.no", "member")
+	nora := a.client()
+	nora.get(link.RequestURI())
+	p := nora.post("/invite", url.Values{"token": {link.Query().Get("token")}, "name": {"Nora"},
+		"password": {"nora's long passphrase"}, "confirm": {"nora's long passphrase"}})
+	want := "/onboarding?team=" + itoa(team.ID)
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != want {
+		t.Fatalf("accept: status %d location %q, want %q", p.status, p.header.Get("Location"), want)
+	}
+	if p := nora.get(want); p.status != http.StatusOK || p.doc.Find(`[data-testid="onboarding"]`).Length() != 1 {
+		t.Fatalf("getting started: status %d", p.status)
+	}
+}
+
+// A signed-out person sent to sign in is told why and goes back where they were going; a
+// next that leaves the site goes home instead.
+func TestSignInToContinue(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	a.addUser("dev@example.no", "member")
+	c := a.client()
+	p := c.get("/account?tab=1")
+	loc := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
+		t.Fatalf("signed out: status %d location %q", p.status, loc)
+	}
+	p = c.get(loc)
+	if !strings.Contains(text(p, `[data-testid="flash"]`), "Sign in to continue") {
+		t.Fatalf("no word why: %q", text(p, `[data-testid="flash"]`))
+	}
+	if p := a.client().get("/login"); strings.Contains(p.body, "Sign in to continue") {
+		t.Fatal(`"Sign in to continue" on a sign-in nobody was sent to`)
+	}
+	for _, tc := range []struct{ next, want string }{
+		{"/account?tab=1", "/account?tab=1"},
+		{"//evil.example", "/"},
+		{"https://evil.example", "/"},
+		{`/\evil.example`, "/"},
+	} {
+		t.Run(tc.next, func(t *testing.T) {
+			c := a.client()
+			p := c.get("/login?next=" + url.QueryEscape(tc.next))
+			next, _ := p.doc.Find(`form[data-testid="login-form"] input[name="next"]`).Attr("value")
+			p = c.post("/login", url.Values{"email": {"dev@example.no"}, "password": {"correct horse battery"}, "next": {next}})
+			if got := p.header.Get("Location"); p.status != http.StatusSeeOther || got != tc.want {
+				t.Fatalf("status %d location %q, want %q", p.status, got, tc.want)
+			}
+			// Sent directly, too.
+			p = a.client().post("/login", url.Values{"email": {"dev@example.no"}, "password": {"correct horse battery"}, "next": {tc.next}})
+			if got := p.header.Get("Location"); got != tc.want {
+				t.Fatalf("posted next: location %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
