@@ -369,10 +369,21 @@ func (s *Server) showIntegration(c echo.Context) error {
 		props.Drift = append(props.Drift, templates.Change{Field: ch.Field, Before: ch.Before, After: ch.After})
 	}
 	base := integrationURL(e.Name, sm.ClientID)
+	if !sm.Active {
+		props.Inactive = "This integration is inactive: it was deactivated outside the portal, and Maskinporten gives it no tokens."
+		if dv := d.Deactivated; dv != nil {
+			props.Inactive = "This integration is inactive: deactivated in the portal by " + dv.By + " on " +
+				dv.At.UTC().Format("2 Jan 2006 15:04") + " UTC. Maskinporten gives it no tokens."
+		}
+	}
 	if d.CanChange {
-		props.EditURL = base + "/edit"
+		props.EditURL, props.EditLabel = base+"/edit", "Edit"
+		if !d.CanEdit {
+			// Digdir keeps a deactivated client as it was: only its owning team can change.
+			props.EditLabel = "Change owning team"
+		}
 		props.AckAction = base + "/acknowledge"
-		if sm.Active {
+		if d.CanDeactivate {
 			props.DeactivateURL = base + "/deactivate"
 			if s.deps.Tryit != nil {
 				props.TryURL = tryURL(e.Name, sm.ClientID)
