@@ -156,7 +156,8 @@ func (s *Server) listIntegrations(c echo.Context) error {
 	if !pg.Sync.Never && !pg.Sync.OK {
 		props.SyncProblem = "The last sync had a problem: " + pg.Sync.Message
 	}
-	if c.Request().Header.Get("HX-Request") == "true" {
+	c.Response().Header().Add("Vary", "HX-Request")
+	if htmxPartial(c) {
 		return render(c, http.StatusOK, templates.IntegrationResults(props))
 	}
 	return render(c, http.StatusOK, templates.IntegrationsPage(props))

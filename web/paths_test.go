@@ -184,3 +184,72 @@ func TestSignInToContinue(t *testing.T) {
 		})
 	}
 }
+
+// The filtered list answers htmx with its results only, a history restore ("back" after a
+// cache miss) with the whole page, and says that its answer varies by HX-Request.
+func TestListAnswersHistoryRestoreWithWholePage(t *testing.T) {
+	t.Parallel()
+	_, c, _ := signedInTeamMember(t)
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		whole   bool
+	}{
+		{"plain", nil, true},
+		{"htmx", map[string]string{"HX-Request": "true"}, false},
+		{"history restore", map[string]string{"HX-Request": "true", "HX-History-Restore-Request": "true"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, c.base+"/envs/tt02/integrations?q=x", nil)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			p := c.do(req)
+			if p.status != http.StatusOK {
+				t.Fatalf("status %d", p.status)
+			}
+			if whole := strings.Contains(p.body, "<html"); whole != tc.whole {
+				t.Errorf("whole page %v, want %v", whole, tc.whole)
+			}
+			if !strings.Contains(strings.Join(p.header.Values("Vary"), ","), "HX-Request") {
+				t.Errorf("Vary %q lacks HX-Request", p.header.Values("Vary"))
+			}
+		})
+	}
+}
+
+// An htmx request that fails gets a short readable text (htmx does not swap it; the page's
+// script shows it in the layout's message region, which every page has).
+func TestHTMXErrorsCarryReadableText(t *testing.T) {
+	t.Parallel()
+	a, c, _ := signedInTeamMember(t)
+	if c.get("/").doc.Find(`#htmx-error[role="alert"]`).Length() != 1 {
+		t.Fatal("the layout has no message region for htmx errors")
+	}
+	a.addUser("loner@example.no", "member")
+	loner := a.client()
+	loner.login("loner@example.no")
+	for _, tc := range []struct {
+		name   string
+		c      *client
+		path   string
+		status int
+		want   string
+	}{
+		{"not allowed", loner, "/admin/users", http.StatusForbidden, "administrator"},
+		{"not found", c, "/envs/tt02/integrations/no-such-client", http.StatusNotFound, "no such integration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, c.base+tc.path, nil)
+			req.Header.Set("HX-Request", "true")
+			p := tc.c.do(req)
+			if p.status != tc.status || !strings.HasPrefix(p.header.Get("Content-Type"), "text/plain") ||
+				strings.Contains(p.body, "<") || !strings.Contains(strings.ToLower(p.body), tc.want) || !strings.Contains(p.body, "request id") {
+				t.Fatalf("status %d, %s: %q", p.status, p.header.Get("Content-Type"), p.body)
+			}
+			if !strings.Contains(strings.Join(p.header.Values("Vary"), ","), "HX-Request") {
+				t.Errorf("Vary %q lacks HX-Request", p.header.Values("Vary"))
+			}
+		})
+	}
+}

@@ -406,6 +406,7 @@ func (s *Server) showProofStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Add("Vary", "HX-Request")
 	if r.Proof.State != clients.ProofRunning && htmx {
 		c.Response().Header().Set("HX-Refresh", "true")
 	}
