@@ -1,10 +1,16 @@
 package web_test
 
 import (
+	"database/sql"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"portal/internal/audit"
+	"portal/internal/store"
 )
 
 // An administrator who has just set the portal up is led from the dashboard to creating a
@@ -251,5 +257,68 @@ func TestHTMXErrorsCarryReadableText(t *testing.T) {
 				t.Errorf("Vary %q lacks HX-Request", p.header.Values("Vary"))
 			}
 		})
+	}
+}
+
+// A form whose first submit died with the portal before Digdir got it: the intent it left open
+// is failed (and audited) by the first sync after Digdir's propagation delay, and sending the
+// form again creates the integration, once.
+func TestResendAfterCrashBeforeDigdirGoesThrough(t *testing.T) {
+	t.Parallel()
+	a, c, team := signedInTeamMember(t)
+	form := newForm(t, c)
+	form.Set("name", "Survivor")
+	form.Set("description", "Sent before a crash")
+	form.Set("team", team)
+	form["scopes"] = []string{"altinn:serviceowner/instances.read"}
+
+	// What a process that stopped right after recording the intent leaves behind.
+	dev, err := a.db.UserByEmail(t.Context(), "dev@example.no")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(map[string]any{"name": "Survivor", "description": "Sent before a crash",
+		"scopes": form["scopes"], "team_id": mustID(t, team)})
+	err = a.db.Tx(t.Context(), func(tx *sql.Tx) error {
+		_, err := store.InsertIntent(t.Context(), tx, store.Intent{Env: "tt02", IdempotencyKey: form.Get("key"), Action: "create",
+			ActorID: dev.ID, TeamID: mustID(t, team), Request: string(req), CreatedAt: time.Now().Add(-10 * time.Minute)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.clients.Sync(t.Context(), "tt02"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := a.db.IntentByKey(t.Context(), "tt02", form.Get("key"))
+	if err != nil || in.State != store.IntentFailed {
+		t.Fatalf("the abandoned intent after a sync: %+v %v", in, err)
+	}
+
+	p := c.post("/envs/tt02/integrations", form)
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("resend: status %d: %s", p.status, text(p, "main"))
+	}
+	// Once: a second resend answers as the first did, and Digdir has one such client.
+	if q := c.post("/envs/tt02/integrations", form); q.status != http.StatusSeeOther || q.header.Get("Location") != p.header.Get("Location") {
+		t.Fatalf("second resend: status %d location %q", q.status, q.header.Get("Location"))
+	}
+	if _, err := a.clients.Sync(t.Context(), "tt02"); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.get("/envs/tt02/integrations?q=Survivor").doc.Find(`[data-testid="integration-row"]`).Length(); n != 1 {
+		t.Fatalf("%d integrations named Survivor, want 1", n)
+	}
+	var abandoned, created int
+	for _, ev := range mustRecent(t, a) {
+		switch {
+		case ev.Action == "integration.create" && ev.Outcome == audit.Failure && strings.Contains(string(ev.Details), "stopped before Digdir got the request"):
+			abandoned++
+		case ev.Action == "integration.create" && ev.Outcome == audit.Success:
+			created++
+		}
+	}
+	if abandoned != 1 || created != 1 {
+		t.Fatalf("audit: %d abandoned, %d created; want 1 and 1", abandoned, created)
 	}
 }

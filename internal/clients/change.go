@@ -268,6 +268,14 @@ func (s *Service) openIntent(ctx context.Context, p *auth.Principal, e *envState
 			case store.IntentOpen:
 				busy = true
 				return nil
+			case store.IntentFailed:
+				if prev.Message != AbandonedIntentMessage {
+					return errRefusedBefore
+				}
+				// The first submit never reached Digdir (the portal stopped and a sync did not
+				// find the change): this one carries it out under the same key.
+				in.ID = prev.ID
+				return store.ReopenIntent(ctx, tx, in)
 			default:
 				return errRefusedBefore
 			}

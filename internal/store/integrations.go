@@ -445,6 +445,19 @@ func OpenIntentsTx(ctx context.Context, tx *sql.Tx, env string) ([]Intent, error
 	return out, rows.Err()
 }
 
+// ReopenIntent opens a failed intent again for a new attempt under the same key: who asks,
+// what, and when are the new attempt's.
+func ReopenIntent(ctx context.Context, tx *sql.Tx, in Intent) error {
+	var team any
+	if in.TeamID != 0 {
+		team = in.TeamID
+	}
+	return updateOne(ctx, tx, fmt.Sprintf("reopen intent %d", in.ID),
+		`UPDATE integration_intents SET state = 'open', action = ?, actor_id = ?, team_id = ?, request = ?, client_id = NULL,
+		message = '', created_at = ?, completed_at = NULL WHERE id = ? AND state = 'failed'`,
+		in.Action, in.ActorID, team, in.Request, FormatTime(in.CreatedAt), in.ID)
+}
+
 // FinishIntent closes an open intent as done (with its client id) or failed (with a message).
 func FinishIntent(ctx context.Context, tx *sql.Tx, id int64, state, clientID, message string, now time.Time) error {
 	var cid any
