@@ -284,3 +284,34 @@ func (s *Service) deactivation(ctx context.Context, env, clientID string) (*Deac
 	}
 	return d, nil
 }
+
+// IntegrationRef names one client of one environment.
+type IntegrationRef struct {
+	Env      string
+	ClientID string
+}
+
+// IntegrationNames gives the mirror's names of these clients, for showing a name beside a
+// client id (the audit trail): one query per environment, whatever the number of refs. Only
+// names of integrations p may see are given.
+func (s *Service) IntegrationNames(ctx context.Context, p *auth.Principal, refs []IntegrationRef) (map[IntegrationRef]string, error) {
+	byEnv := map[string][]string{}
+	for _, r := range refs {
+		if !slices.Contains(byEnv[r.Env], r.ClientID) {
+			byEnv[r.Env] = append(byEnv[r.Env], r.ClientID)
+		}
+	}
+	out := map[IntegrationRef]string{}
+	for env, ids := range byEnv {
+		rows, err := s.db.IntegrationRows(ctx, env, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range rows {
+			if canSee(p, it.TeamID) {
+				out[IntegrationRef{Env: env, ClientID: it.ClientID}] = it.Name
+			}
+		}
+	}
+	return out, nil
+}
