@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
-	"github.com/PuerkitoBio/goquery"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"portal/internal/audit"
 	"portal/internal/clients"
