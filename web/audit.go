@@ -14,8 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"portal/internal/audit"
-	"portal/internal/clients"
 	"portal/internal/auth"
+	"portal/internal/clients"
 	"portal/internal/problem"
 	"portal/templates"
 )
