@@ -124,7 +124,7 @@ func prettyJSON(s string) string {
 }
 
 func proofProps(base string, r clients.Rotation) templates.ProofProps {
-	p := templates.ProofProps{URL: base + "/proof", State: r.Proof.State, KID: r.NewKID, Attempts: r.Proof.Attempts,
+	p := templates.ProofProps{URL: base + "/proof", PageURL: base, State: r.Proof.State, KID: r.NewKID, Attempts: r.Proof.Attempts,
 		Result: r.Proof.Result}
 	if !r.Proof.LastAt.IsZero() {
 		p.LastAt = r.Proof.LastAt.UTC().Format("15:04:05 UTC")

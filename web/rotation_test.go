@@ -207,8 +207,8 @@ func TestRotationThroughThePagesWithKeptKey(t *testing.T) {
 			}
 			break
 		}
-		if _, polls := r.doc.Find(`[data-testid="proof-status"]`).Attr("hx-get"); !polls {
-			t.Fatal("a running proof's status does not poll")
+		if trig, _ := r.doc.Find(`#proof-poll`).Attr("hx-trigger"); trig != "every 1s" || r.doc.Find(`#proof-poll [data-testid="check-again"]`).Length() != 1 {
+			t.Fatal("a running proof's status does not poll, or offers no way to check without JavaScript")
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the proof still runs: %s", r.body)
