@@ -47,19 +47,19 @@ type Field struct {
 
 // Detail is everything the integration page shows.
 type Detail struct {
-	Env         Env
-	Summary     Summary
-	Fields      []Field
-	Raw         string // pretty-printed, as Digdir returns it
-	Scopes      []Scope
-	Keys        []Key
-	Events      []Event
-	Drift       []FieldChange
-	DriftSince  time.Time
-	Issuer      string
-	Example     Example
-	Version     string
-	CanChange   bool
+	Env        Env
+	Summary    Summary
+	Fields     []Field
+	Raw        string // pretty-printed, as Digdir returns it
+	Scopes     []Scope
+	Keys       []Key
+	Events     []Event
+	Drift      []FieldChange
+	DriftSince time.Time
+	Issuer     string
+	Example    Example
+	Version    string
+	CanChange  bool
 	// CanEdit: every field may be edited; an inactive integration offers only its owning
 	// team (CanChange without CanEdit), as Digdir keeps a deactivated client as it was.
 	CanEdit       bool
