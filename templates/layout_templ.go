@@ -796,7 +796,7 @@ func CSRFField(token string) templ.Component {
 // Poller is the one way a page waits for work in the background (a key being generated, a
 // rotation's proof): with JavaScript, htmx fetches poll every second and swaps in the element
 // of the same id, which stops polling once the work is done; without it, a meta refresh
-// reloads page, and a "Check again" link does the same by hand.
+// reloads the page, and a "Check again" link does the same by hand.
 func Poller(id, poll, page string, polling bool) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
