@@ -266,7 +266,7 @@ func (s *Server) teamsProps(c echo.Context) (templates.AdminTeamsProps, error) {
 	if err != nil {
 		return templates.AdminTeamsProps{}, err
 	}
-	props := templates.AdminTeamsProps{Layout: s.layout(c, "Teams", "Teams"), Action: "/admin/teams"}
+	props := templates.AdminTeamsProps{Layout: s.layout(c, "Teams", "Teams"), Action: "/admin/teams", Owner: true}
 	for _, t := range teams {
 		props.Teams = append(props.Teams, templates.TeamRow{URL: teamURL(t.ID), Name: t.Name})
 	}
@@ -282,23 +282,28 @@ func (s *Server) listTeams(c echo.Context) error {
 }
 
 func (s *Server) createTeam(c echo.Context) error {
-	f, err := decodeForm(c, parseNameForm)
+	f, err := decodeForm(c, parseTeamForm)
 	if err != nil {
 		return err
 	}
-	t, err := s.deps.Auth.CreateTeam(c.Request().Context(), principal(c), f.Name, s.meta(c))
+	t, err := s.deps.Auth.CreateTeamWith(c.Request().Context(), principal(c), f.Name, f.Owner, s.meta(c))
 	if pe, ok := problem.As(err); ok && pe.Kind == problem.KindInvalid {
 		props, lerr := s.teamsProps(c)
 		if lerr != nil {
 			return lerr
 		}
 		props.Error, props.Name = pe.Message, templates.Field{Value: f.Name, Error: pe.Fields["name"]}
+		props.Owner = f.Owner
 		return render(c, http.StatusUnprocessableEntity, templates.AdminTeamsPage(props))
 	}
 	if err != nil {
 		return err
 	}
-	s.setFlash(c, "success", "Team "+t.Name+" is created. Add its members below.")
+	msg := "Team " + t.Name + " is created. Add its members below."
+	if f.Owner {
+		msg = "Team " + t.Name + " is created and you are its owner. Add its members below, or create its first integration."
+	}
+	s.setFlash(c, "success", msg)
 	return redirect(c, teamURL(t.ID))
 }
 

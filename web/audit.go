@@ -15,6 +15,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/auth"
+	"portal/internal/clients"
 	"portal/internal/problem"
 	"portal/templates"
 )
@@ -126,8 +127,25 @@ func (s *Server) showAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The integrations' names for the page's rows, in one query per environment.
+	var names map[clients.IntegrationRef]string
+	if s.deps.Clients != nil {
+		var refs []clients.IntegrationRef
+		for _, ev := range events {
+			if ev.TargetType == "integration" && ev.Env != "" && ev.Target != "" {
+				refs = append(refs, clients.IntegrationRef{Env: ev.Env, ClientID: ev.Target})
+			}
+		}
+		if names, err = s.deps.Clients.IntegrationNames(ctx, p, refs); err != nil {
+			return err
+		}
+	}
 	for _, ev := range events {
-		props.Rows = append(props.Rows, auditRow(ev, p.IsAdmin()))
+		r := auditRow(ev, p.IsAdmin())
+		if ev.TargetType == "integration" {
+			r.TargetName = names[clients.IntegrationRef{Env: ev.Env, ClientID: ev.Target}]
+		}
+		props.Rows = append(props.Rows, r)
 	}
 	if len(events) == 50 {
 		props.OlderURL = "/audit?" + withParam(filterQuery, "before", strconv.FormatInt(events[len(events)-1].ID, 10))
@@ -158,7 +176,7 @@ func containsID(ids []int64, id int64) bool {
 
 func auditRow(ev audit.Event, admin bool) templates.AuditRow {
 	r := templates.AuditRow{At: ev.At.UTC().Format("2006-01-02 15:04:05"), Actor: ev.Actor, Address: ev.Address, Env: ev.Env,
-		Target: ev.Target, Action: ev.Action, Outcome: ev.Outcome, RequestID: ev.RequestID, Details: string(ev.Details)}
+		Target: ev.Target, Action: ev.Action, ActionWords: audit.Words(ev.Action), Outcome: ev.Outcome, RequestID: ev.RequestID, Details: string(ev.Details)}
 	if admin && ev.ActorID > 0 {
 		r.ActorURL = userURL(ev.ActorID)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"portal/internal/audit"
 	"portal/internal/clients"
 )
@@ -46,6 +48,23 @@ func TestAuditView(t *testing.T) {
 	}
 	if n := p.doc.Find(`[data-testid="audit-row"] a[href^="/envs/tt02/integrations/"]`).Length(); n != 2 {
 		t.Errorf("%d links to integrations", n)
+	}
+	// Words a person reads and the integration's name, with the code and client id beside them.
+	var names []string
+	p.doc.Find(`[data-testid="audit-row"]`).Each(func(_ int, r *goquery.Selection) {
+		if got := strings.TrimSpace(r.Find(`[data-testid="audit-action"]`).Text()); got != "Created an integration" {
+			t.Errorf("action shown as %q", got)
+		}
+		if got := strings.TrimSpace(r.Find(`[data-testid="audit-action-code"]`).Text()); got != "integration.create" {
+			t.Errorf("action code beside the words: %q", got)
+		}
+		names = append(names, strings.TrimSpace(r.Find(`[data-testid="audit-target-name"]`).Text()))
+		if r.Find(`[data-testid="audit-target-id"]`).Text() == "" {
+			t.Error("no client id beside the name")
+		}
+	})
+	if strings.Join(names, ",") != "Theirs,Mine" {
+		t.Errorf("integration names shown: %q", names)
 	}
 	if p := ac.get("/audit?from=yesterday"); p.status != http.StatusUnprocessableEntity || text(p, `[data-testid="from-error"]`) == "" {
 		t.Errorf("bad date: %d", p.status)

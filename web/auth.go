@@ -34,10 +34,15 @@ func (s *Server) showLogin(c echo.Context) error {
 		return err
 	}
 	l := s.layout(c, "Sign in", "")
+	next := safeNext(c.QueryParam("next"))
+	if next != "/" {
+		// Sent here from a page that needs a session: say why, and go back there afterwards.
+		l.Flash, l.FlashKind = "Sign in to continue.", "info"
+	}
 	if needs {
 		l.Flash, l.FlashKind = "The portal has no users yet. Open the setup link printed in the portal's log when it started, or run `portal user add`.", "info"
 	}
-	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: safeNext(c.QueryParam("next")),
+	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: next,
 		Providers: s.providerLinks(c.QueryParam("next"))}))
 }
 

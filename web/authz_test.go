@@ -70,7 +70,7 @@ func TestAuthorizationTable(t *testing.T) {
 
 		"GET /envs/:env/integrations":       same(303, 200, 200),
 		"POST /envs/:env/integrations":      {anon: 303, viewer: 403, member: 422, outsider: 422, admin: 422},
-		"GET /envs/:env/integrations/new":   {anon: 303, viewer: 403, member: 200, outsider: 200, admin: 200},
+		"GET /envs/:env/integrations/new":   same(303, 200, 200),                                              // a viewer learns what to do next
 		"POST /envs/:env/integrations/sync": {anon: 303, viewer: 403, member: 303, outsider: 303, admin: 303}, // a team role; presses within 30 s get a message
 
 		"GET /envs/:env/integrations/:id":                      {anon: 303, viewer: 200, member: 200, outsider: 404, admin: 200},

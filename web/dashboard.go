@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,6 +34,13 @@ func (s *Server) dashboard(c echo.Context) error {
 		if len(teams) == 0 {
 			props.Setup = append(props.Setup, "Create a team under Teams: every integration belongs to one.")
 		}
+	}
+	if len(p.Teams) == 0 {
+		hint, err := s.noTeamHint(c, "You are not in a team yet, and every integration belongs to one.")
+		if err != nil {
+			return err
+		}
+		props.NoTeam = hint
 	}
 	s.expiringKeys(c, p, &props)
 	return render(c, http.StatusOK, templates.DashboardPage(props))
@@ -83,4 +91,21 @@ func checkViews(checks []Check) []templates.CheckView {
 		out = append(out, templates.CheckView{Name: ch.Name, OK: ch.OK, Detail: ch.Detail, Took: ch.Took.Round(time.Millisecond).String()})
 	}
 	return out
+}
+
+// noTeamHint says what a person in no team does next: administrators create one, others learn
+// who their administrators are.
+func (s *Server) noTeamHint(c echo.Context, lead string) (templates.NoTeamHint, error) {
+	if principal(c).IsAdmin() {
+		return templates.NoTeamHint{Lead: lead, Admin: true, CreateURL: "/admin/teams"}, nil
+	}
+	admins, err := s.deps.Auth.Administrators(c.Request().Context())
+	if err != nil {
+		return templates.NoTeamHint{}, err
+	}
+	names := make([]string, 0, len(admins))
+	for _, a := range admins {
+		names = append(names, a.Name+" ("+a.Email+")")
+	}
+	return templates.NoTeamHint{Lead: lead, Admins: strings.Join(names, " or ")}, nil
 }

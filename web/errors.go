@@ -99,7 +99,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
 	}
 	msg := messageOf(err, status)
-	if c.Request().Header.Get("HX-Request") == "true" {
+	c.Response().Header().Add("Vary", "HX-Request")
+	if htmxPartial(c) {
+		// htmx shows this text in the page's message region (static/js/portal.js).
 		_ = c.String(status, msg+" (request id "+requestID(c)+")")
 		return
 	}
@@ -131,4 +133,12 @@ func setRetryAfter(c echo.Context, err error) {
 		secs = 1
 	}
 	c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+// htmxPartial reports whether the request is htmx asking for a part of a page. A history
+// restore after a cache miss ("back" to a pushed URL) gets the whole page, as htmx swaps it
+// into the body.
+func htmxPartial(c echo.Context) bool {
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-History-Restore-Request") != "true"
 }

@@ -141,6 +141,18 @@ func parseNameForm(v url.Values) (nameForm, error) {
 	return nameForm{Name: field(v, "name", 400)}, nil
 }
 
+type teamForm struct {
+	Name  string
+	Owner bool // make the creator an owner
+}
+
+func parseTeamForm(v url.Values) (teamForm, error) {
+	if err := checkForm(v); err != nil {
+		return teamForm{}, err
+	}
+	return teamForm{Name: field(v, "name", 400), Owner: v.Get("owner") != ""}, nil
+}
+
 type flagForm struct{ Disabled bool }
 
 func parseFlagForm(v url.Values) (flagForm, error) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -155,7 +156,8 @@ func (s *Server) listIntegrations(c echo.Context) error {
 	if !pg.Sync.Never && !pg.Sync.OK {
 		props.SyncProblem = "The last sync had a problem: " + pg.Sync.Message
 	}
-	if c.Request().Header.Get("HX-Request") == "true" {
+	c.Response().Header().Add("Vary", "HX-Request")
+	if htmxPartial(c) {
 		return render(c, http.StatusOK, templates.IntegrationResults(props))
 	}
 	return render(c, http.StatusOK, templates.IntegrationsPage(props))
@@ -261,6 +263,15 @@ func (s *Server) newIntegration(c echo.Context) error {
 		return err
 	}
 	f, err := s.deps.Clients.NewForm(c.Request().Context(), principal(c), e.Name)
+	if errors.Is(err, clients.ErrNoTeam) {
+		// Not a dead end: say what to do next, and who can help.
+		hint, herr := s.noTeamHint(c, "You are not an owner or member of any team, and every integration belongs to one.")
+		if herr != nil {
+			return herr
+		}
+		return render(c, http.StatusOK, templates.NoTeamPage(templates.NoTeamProps{Layout: s.layout(c, "New integration in "+e.Label, "Integrations"),
+			Heading: "No team to give an integration to yet", Hint: hint, Back: integrationsURL(e.Name)}))
+	}
 	if err != nil {
 		return err
 	}
@@ -359,10 +370,21 @@ func (s *Server) showIntegration(c echo.Context) error {
 		props.Drift = append(props.Drift, templates.Change{Field: ch.Field, Before: ch.Before, After: ch.After})
 	}
 	base := integrationURL(e.Name, sm.ClientID)
+	if !sm.Active {
+		props.Inactive = "This integration is inactive: it was deactivated outside the portal, and Maskinporten gives it no tokens."
+		if dv := d.Deactivated; dv != nil {
+			props.Inactive = "This integration is inactive: deactivated in the portal by " + dv.By + " on " +
+				dv.At.UTC().Format("2 Jan 2006 15:04") + " UTC. Maskinporten gives it no tokens."
+		}
+	}
 	if d.CanChange {
-		props.EditURL = base + "/edit"
+		props.EditURL, props.EditLabel = base+"/edit", "Edit"
+		if !d.CanEdit {
+			// Digdir keeps a deactivated client as it was: only its owning team can change.
+			props.EditLabel = "Change owning team"
+		}
 		props.AckAction = base + "/acknowledge"
-		if sm.Active {
+		if d.CanDeactivate {
 			props.DeactivateURL = base + "/deactivate"
 			if s.deps.Tryit != nil {
 				props.TryURL = tryURL(e.Name, sm.ClientID)

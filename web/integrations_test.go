@@ -242,6 +242,20 @@ func TestEditPreviewConfirmAndDeactivate(t *testing.T) {
 	if n := c.get("/envs/tt02/integrations").doc.Find(`[data-testid="integration-row"]`).Length(); n != 0 {
 		t.Fatalf("active list still has %d", n)
 	}
+	// The banner says who deactivated it and where; the page offers only what still fits.
+	d := c.get(loc)
+	if banner := text(d, `[data-testid="inactive"]`); !strings.Contains(banner, "deactivated in the portal by User dev@example.no on "+time.Now().UTC().Format("2 Jan 2006")) ||
+		strings.Contains(banner, "Digdir deactivated") {
+		t.Errorf("inactive banner: %q", banner)
+	}
+	if label := text(d, `[data-testid="edit"]`); label != "Change owning team" {
+		t.Errorf("an inactive integration offers %q", label)
+	}
+	for _, sel := range []string{`[data-testid="copy-to-prod"]`, `[data-testid="deactivate"]`, `[data-testid="try-it"]`} {
+		if d.doc.Find(sel).Length() != 0 {
+			t.Errorf("an inactive integration offers %s", sel)
+		}
+	}
 	_ = a
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -134,7 +135,7 @@ func (s *Server) showInvitation(c echo.Context) error {
 }
 
 // acceptInvitation creates the account and membership (signed out) or adds the membership
-// (signed in as the invited address), then opens the team's page.
+// (signed in as the invited address), then opens the team's "Getting started" checklist.
 func (s *Server) acceptInvitation(c echo.Context) error {
 	f, err := decodeForm(c, parseAccountForm)
 	if err != nil {
@@ -172,6 +173,10 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		msg = "You were a member of " + res.Invitation.TeamName + " already; your role there is unchanged."
 	}
 	s.setFlash(c, "success", msg)
+	if s.deps.Clients != nil {
+		// A new member's next step is the team's checklist, not the member list.
+		return redirect(c, "/onboarding?team="+strconv.FormatInt(res.Invitation.TeamID, 10))
+	}
 	return redirect(c, teamURL(res.Invitation.TeamID))
 }
 

@@ -55,7 +55,7 @@ func (s *Server) showOnboarding(c echo.Context) error {
 			props.Done++
 		}
 		props.Items = append(props.Items, templates.OnboardingItem{Key: it.Key, Title: it.Title, Done: it.Done, Next: it.Key == cl.Next,
-			Detail: it.Detail, URL: it.URL, Action: it.Action})
+			Detail: it.Detail, URL: it.URL, Action: it.Action, WhoCan: it.WhoCan})
 	}
 	return render(c, http.StatusOK, templates.OnboardingPage(props))
 }

@@ -19,6 +19,19 @@ import (
 
 func rotationURL(env, clientID string) string { return keysURL(env, clientID) + "/rotate" }
 
+// switchInstructions tell the person, per custody of the new key, what switching means for
+// their systems: a kept key never leaves the portal, so there is nothing to hand out.
+var switchInstructions = map[string]string{
+	clients.CustodyKept: "The portal keeps this key's private key and signs with it for you: there is no private key to hand out. " +
+		"Systems that get their tokens through the portal need nothing new; a system that signs its own grants needs a key of its own.",
+	clients.CustodyHandedOut: "Give every system that gets tokens for this integration the new private key you downloaded when the key was made, and these settings. " +
+		"Grants must name the new kid; everything else stays as it was.",
+	clients.CustodyUploaded: "Configure every system that gets tokens for this integration with the private key that matches the certificate or JWK you uploaded, and these settings. " +
+		"Grants must name the new kid; everything else stays as it was.",
+	"": "Configure every system that gets tokens for this integration with the new key's private key (it was added outside the portal), and these settings. " +
+		"Grants must name the new kid; everything else stays as it was.",
+}
+
 // rotationForm is what the rotation's forms post: the key forms' fields plus the key to
 // replace, the key chosen as the new one, and a signed grant (never a private key: the
 // in-browser signer posts only the grant).
@@ -111,7 +124,7 @@ func prettyJSON(s string) string {
 }
 
 func proofProps(base string, r clients.Rotation) templates.ProofProps {
-	p := templates.ProofProps{URL: base + "/proof", State: r.Proof.State, KID: r.NewKID, Attempts: r.Proof.Attempts,
+	p := templates.ProofProps{URL: base + "/proof", PageURL: base, State: r.Proof.State, KID: r.NewKID, Attempts: r.Proof.Attempts,
 		Result: r.Proof.Result}
 	if !r.Proof.LastAt.IsZero() {
 		p.LastAt = r.Proof.LastAt.UTC().Format("15:04:05 UTC")
@@ -171,6 +184,11 @@ func (s *Server) rotationProps(c echo.Context, e Env, v clients.RotationView) te
 		}
 	case clients.RotationProved:
 		st := v.Settings
+		custody := ""
+		if v.NewKey != nil {
+			custody = v.NewKey.Custody
+		}
+		props.SwitchHow = switchInstructions[custody]
 		props.Settings = []templates.Setting{
 			{ID: "setting-client-id", Label: "Client id (the grant's iss)", Value: st.ClientID},
 			{ID: "setting-kid", Label: "kid (in the grant's header)", Value: st.KID},
@@ -388,6 +406,7 @@ func (s *Server) showProofStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Add("Vary", "HX-Request")
 	if r.Proof.State != clients.ProofRunning && htmx {
 		c.Response().Header().Set("HX-Refresh", "true")
 	}

@@ -207,8 +207,8 @@ func TestRotationThroughThePagesWithKeptKey(t *testing.T) {
 			}
 			break
 		}
-		if _, polls := r.doc.Find(`[data-testid="proof-status"]`).Attr("hx-get"); !polls {
-			t.Fatal("a running proof's status does not poll")
+		if trig, _ := r.doc.Find(`#proof-poll`).Attr("hx-trigger"); trig != "every 1s" || r.doc.Find(`#proof-poll [data-testid="check-again"]`).Length() != 1 {
+			t.Fatal("a running proof's status does not poll, or offers no way to check without JavaScript")
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the proof still runs: %s", r.body)
@@ -228,6 +228,10 @@ func TestRotationThroughThePagesWithKeptKey(t *testing.T) {
 	}
 	if v, _ := p.doc.Find("#setting-token-endpoint").Attr("value"); !strings.HasSuffix(v, "/token") {
 		t.Errorf("token endpoint %q", v)
+	}
+	// A kept key is never shown, so the switch step hands nothing out.
+	if how := text(p, `[data-testid="switch-how"]`); !strings.Contains(how, "no private key to hand out") || strings.Contains(how, "Give every system") {
+		t.Errorf("the switch step for a kept key says %q", how)
 	}
 	if r := c.post(rotate+"/switch", hiddenOf(p, `form[data-testid="switch-form"]`)); r.status != http.StatusSeeOther {
 		t.Fatalf("switch: %d %s", r.status, r.body)
@@ -360,6 +364,9 @@ func TestRotationWithBrowserSignedGrantInProduction(t *testing.T) {
 	p = rotationState(t, c, rotate)
 	if stateOf(p) != clients.RotationProved || !strings.Contains(text(p, `[data-testid="flash"]`), "works") {
 		t.Fatalf("after the proof: %q %s", stateOf(p), text(p, "main"))
+	}
+	if how := text(p, `[data-testid="switch-how"]`); !strings.Contains(how, "matches the certificate or JWK you uploaded") {
+		t.Errorf("the switch step for an uploaded key says %q", how)
 	}
 	if r = c.post(rotate+"/switch", hiddenOf(p, `form[data-testid="switch-form"]`)); r.status != http.StatusSeeOther {
 		t.Fatalf("switch: %d", r.status)

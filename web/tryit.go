@@ -228,7 +228,14 @@ func (s *Server) renderTryPath(c echo.Context, e Env, t *tryit.Try, f *tryForm, 
 	for i := range p.Keys {
 		p.Keys[i].Selected = p.Keys[i].Value == kid
 	}
-	if kid != "" {
+	// A grant the portal just signed is shown by its own step (its claims, its jti): a fresh
+	// preview beside it, with another jti and the browser signer, would describe a grant that
+	// was never made.
+	signed := false
+	if st, ok := t.Last(tryit.StepGrant); ok && st.OK && (f.How == "kept" || f.How == "run") {
+		signed = true
+	}
+	if kid != "" && !signed {
 		if req, err := f.grantRequest(); err == nil {
 			pv, err := t.Prepare(req, kid)
 			if err == nil {

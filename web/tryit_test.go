@@ -92,12 +92,23 @@ func TestTryRunAllWithKeptKeyInTest(t *testing.T) {
 		t.Fatal("the signer does not say the key stays on the machine")
 	}
 	form := formOf(p, `form[data-testid="grant-form"]`)
+	// "Run all" lands at the results, not at the top of the page.
+	if action, _ := p.doc.Find(`[data-testid="run-all"]`).Attr("formaction"); action != path+"/grant#results" {
+		t.Errorf("run all posts to %q", action)
+	}
 	form.Set("how", "run")
 	form.Set("org", "ttd") // the simulator's service owner
 	form.Set("test", "true")
 	p = c.post(path+"/grant", form)
 	if p.status != http.StatusOK {
 		t.Fatalf("run all: %d %s", p.status, p.body)
+	}
+	if p.doc.Find(`#results [data-testid="result-grant"]`).Length() != 1 {
+		t.Error("the results region does not hold the run's first result")
+	}
+	// The portal signed this grant: the page shows that grant, not a preview of another.
+	if p.doc.Find(`[data-testid="grant-preview"]`).Length() != 0 || p.doc.Find(`[data-signer]`).Length() != 0 {
+		t.Error("after a run with the kept key the page still offers a preview and the browser signer")
 	}
 	for _, s := range []string{"grant", "token", "exchange", "instances"} {
 		stepOK(t, p, s)
@@ -241,5 +252,22 @@ func TestExplainPage(t *testing.T) {
 	}
 	if strings.Contains(p.body, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7") {
 		t.Fatal("the private key was sent back")
+	}
+}
+
+// Signing with a kept key shows the signed grant's own claims, once, and no browser signer.
+func TestTrySignWithKeptKeyShowsThatGrant(t *testing.T) {
+	t.Parallel()
+	_, c, _, path := tryFixture(t)
+	p := c.get(path)
+	form := formOf(p, `form[data-testid="grant-form"]`)
+	form.Set("how", "kept")
+	p = c.post(path+"/grant", form)
+	stepOK(t, p, "grant")
+	if p.doc.Find(`[data-testid="grant-preview"]`).Length() != 0 || p.doc.Find(`[data-signer]`).Length() != 0 {
+		t.Fatal("a preview with another jti, or the browser signer, beside the signed grant")
+	}
+	if n := strings.Count(p.doc.Find("main").Text(), "jti"); n != 1 {
+		t.Errorf("the page shows %d jti claims, want the signed grant's one", n)
 	}
 }

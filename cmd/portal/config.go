@@ -60,32 +60,35 @@ func (e EnvConfig) Simulated() bool {
 // Config is the whole configuration. Precedence: flags, then PORTAL_* environment variables,
 // then the config file, then defaults.
 type Config struct {
-	Addr            string               `json:"addr"`
-	Data            string               `json:"data"`
-	PublicURL       string               `json:"public_url"`
-	SimAddr         string               `json:"sim_addr"`
-	SimPublicURL    string               `json:"sim_public_url"`
-	SimAdminAPI     bool                 `json:"sim_admin_api"`
-	SimAllowRemote  bool                 `json:"sim_allow_remote"` // let sim_addr be other than loopback
-	SimSeed         string               `json:"sim_seed"`
-	TLSCert         string               `json:"tls_cert"`
-	TLSKey          string               `json:"tls_key"`
-	TrustedProxies  []string             `json:"trusted_proxies"`
-	SecureCookies   *bool                `json:"secure_cookies"`
-	OrgName         string               `json:"org_name"`
-	OrgCode         string               `json:"org_code"`
-	OrgNo           string               `json:"org_number"`
-	SessionKeyFile  string               `json:"session_key_file"`
-	KEKFile         string               `json:"kek_file"`
-	IdleTimeout     duration             `json:"session_idle_timeout"`
-	MaxLifetime     duration             `json:"session_max_lifetime"`
-	ShutdownTimeout duration             `json:"shutdown_timeout"`
-	SyncInterval    duration             `json:"sync_interval"`
-	SyncConcurrency int                  `json:"sync_concurrency"`
-	LogLevel        string               `json:"log_level"`
-	LogFormat       string               `json:"log_format"`
-	Envs            map[string]EnvConfig `json:"environments"`
-	MetricsToken    string               `json:"metrics_token"` // the bearer token /metrics requires; off without one
+	Addr            string   `json:"addr"`
+	Data            string   `json:"data"`
+	PublicURL       string   `json:"public_url"`
+	SimAddr         string   `json:"sim_addr"`
+	SimPublicURL    string   `json:"sim_public_url"`
+	SimAdminAPI     bool     `json:"sim_admin_api"`
+	SimAllowRemote  bool     `json:"sim_allow_remote"` // let sim_addr be other than loopback
+	SimSeed         string   `json:"sim_seed"`
+	TLSCert         string   `json:"tls_cert"`
+	TLSKey          string   `json:"tls_key"`
+	TrustedProxies  []string `json:"trusted_proxies"`
+	SecureCookies   *bool    `json:"secure_cookies"`
+	OrgName         string   `json:"org_name"`
+	OrgCode         string   `json:"org_code"`
+	OrgNo           string   `json:"org_number"`
+	SessionKeyFile  string   `json:"session_key_file"`
+	KEKFile         string   `json:"kek_file"`
+	IdleTimeout     duration `json:"session_idle_timeout"`
+	MaxLifetime     duration `json:"session_max_lifetime"`
+	ShutdownTimeout duration `json:"shutdown_timeout"`
+	SyncInterval    duration `json:"sync_interval"`
+	SyncConcurrency int      `json:"sync_concurrency"`
+	// PropagationDelay is how long Digdir may take to list a change it accepted; a change an
+	// earlier run of the portal left unfinished and a later sync does not find is given up.
+	PropagationDelay duration             `json:"propagation_delay"`
+	LogLevel         string               `json:"log_level"`
+	LogFormat        string               `json:"log_format"`
+	Envs             map[string]EnvConfig `json:"environments"`
+	MetricsToken     string               `json:"metrics_token"` // the bearer token /metrics requires; off without one
 	// AllowedEmailDomains, when set, are the only email domains accounts and invitations may
 	// have (PORTAL_ALLOWED_EMAIL_DOMAINS, comma-separated).
 	AllowedEmailDomains []string `json:"allowed_email_domains"`
@@ -121,20 +124,21 @@ var EnvNames = []string{"tt02", "prod"}
 
 func defaultConfig() Config {
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		Data:            "./data",
-		SimAddr:         "127.0.0.1:8081",
-		OrgName:         "Testdepartementet",
-		OrgCode:         "ttd",
-		OrgNo:           "313554430",
-		IdleTimeout:     duration(2 * time.Hour),
-		MaxLifetime:     duration(12 * time.Hour),
-		ShutdownTimeout: duration(15 * time.Second),
-		SyncInterval:    duration(5 * time.Minute),
-		SyncConcurrency: 4,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		Envs:            map[string]EnvConfig{"tt02": {Label: "Test (tt02)"}, "prod": {Label: "Production"}},
+		Addr:             "127.0.0.1:8080",
+		Data:             "./data",
+		SimAddr:          "127.0.0.1:8081",
+		OrgName:          "Testdepartementet",
+		OrgCode:          "ttd",
+		OrgNo:            "313554430",
+		IdleTimeout:      duration(2 * time.Hour),
+		MaxLifetime:      duration(12 * time.Hour),
+		ShutdownTimeout:  duration(15 * time.Second),
+		SyncInterval:     duration(5 * time.Minute),
+		PropagationDelay: duration(2 * time.Minute),
+		SyncConcurrency:  4,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		Envs:             map[string]EnvConfig{"tt02": {Label: "Test (tt02)"}, "prod": {Label: "Production"}},
 	}
 }
 
@@ -379,6 +383,9 @@ func (c *Config) validate() []string {
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "shutdown_timeout must be positive")
+	}
+	if time.Duration(c.PropagationDelay) < time.Second || time.Duration(c.PropagationDelay) > time.Hour {
+		p = append(p, fmt.Sprintf("propagation_delay %s must be between 1s and 1h", time.Duration(c.PropagationDelay)))
 	}
 	if time.Duration(c.SyncInterval) < 10*time.Second {
 		p = append(p, "sync_interval must be at least 10s (the self-service API is shared by every customer)")

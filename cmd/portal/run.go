@@ -527,7 +527,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 	notifier := newNotifier(cfg, log)
 	warner := &privilegedWarner{db: db, notify: notifier, public: public, log: log}
 	clientsSvc, err := clients.New(db, cenvs, clients.Options{Log: log.With("component", "integrations"), SyncConcurrency: cfg.SyncConcurrency,
-		KEK: kek, Generator: gen, AfterSync: warner.warn})
+		KEK: kek, Generator: gen, AfterSync: warner.warn, PropagationDelay: time.Duration(cfg.PropagationDelay)})
 	if err != nil {
 		gen.Close()
 		notifier.Close(context.Background())

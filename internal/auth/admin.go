@@ -57,6 +57,28 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal) ([]store.User, ma
 	return users, byUser, nil
 }
 
+// Contact is a person another person may turn to: a name and an address.
+type Contact struct {
+	Name  string
+	Email string
+}
+
+// Administrators lists the portal's active administrators, for telling a signed-in person who
+// can add them to a team. Any signed-in person may ask.
+func (s *Service) Administrators(ctx context.Context) ([]Contact, error) {
+	users, err := s.db.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Contact
+	for _, u := range users {
+		if u.Role == RoleAdmin && !u.Disabled && !u.PendingApproval {
+			out = append(out, Contact{Name: u.Name, Email: u.Email})
+		}
+	}
+	return out, nil
+}
+
 // User returns one user with their memberships (admins only).
 func (s *Service) User(ctx context.Context, p *Principal, id int64) (store.User, []store.Member, error) {
 	if err := requireAdmin(p); err != nil {
@@ -412,6 +434,13 @@ func (s *Service) Team(ctx context.Context, p *Principal, id int64) (store.Team,
 
 // CreateTeam adds a team (admins only).
 func (s *Service) CreateTeam(ctx context.Context, p *Principal, name string, m audit.Meta) (store.Team, error) {
+	return s.CreateTeamWith(ctx, p, name, false, m)
+}
+
+// CreateTeamWith creates a team (admins only) and, when creatorOwns, makes its creator an owner
+// in the same transaction, so an administrator who just set the portal up can go on to add
+// integrations to it.
+func (s *Service) CreateTeamWith(ctx context.Context, p *Principal, name string, creatorOwns bool, m audit.Meta) (store.Team, error) {
 	if err := requireAdmin(p); err != nil {
 		return store.Team{}, err
 	}
@@ -428,8 +457,23 @@ func (s *Service) CreateTeam(ctx context.Context, p *Principal, name string, m a
 		}
 		ev := audit.New(m, audit.ActionTeamCreate, audit.Success, map[string]any{"after": map[string]string{"name": name}})
 		ev.TargetType, ev.Target, ev.TeamID = "team", name, t.ID
-		return record(ctx, tx, ev, now)
+		if err := record(ctx, tx, ev, now); err != nil {
+			return err
+		}
+		if !creatorOwns {
+			return nil
+		}
+		if err := store.PutMember(ctx, tx, t.ID, p.UserID, TeamOwner, now); err != nil {
+			return err
+		}
+		mev := audit.New(m, audit.ActionMemberPut, audit.Success, map[string]any{
+			"user": p.Email, "before": map[string]string{"role": ""}, "after": map[string]string{"role": TeamOwner}})
+		mev.TargetType, mev.Target, mev.TeamID = "team", name, t.ID
+		return record(ctx, tx, mev, now)
 	})
+	if creatorOwns {
+		return t, s.personChanged(p.UserID, err)
+	}
 	return t, err
 }
 

@@ -66,6 +66,10 @@ type Form struct {
 	AccessUnchecked bool
 }
 
+// ErrNoTeam answers a person who is owner or member of no team (and an administrator while
+// the portal has no team at all): there is no team to give an integration to.
+var ErrNoTeam = problem.New(problem.KindForbidden, "You are not an owner or member of any team, so there is no team to give an integration to. Ask an administrator to add you to one.")
+
 // NewForm prepares the create form for p in env.
 func (s *Service) NewForm(ctx context.Context, p *auth.Principal, env string) (Form, error) {
 	e, err := s.env(env)
@@ -77,7 +81,7 @@ func (s *Service) NewForm(ctx context.Context, p *auth.Principal, env string) (F
 		return Form{}, err
 	}
 	if len(teams) == 0 {
-		return Form{}, problem.New(problem.KindForbidden, "You are not an owner or member of any team, so there is no team to give an integration to. Ask an administrator to add you to one.")
+		return Form{}, ErrNoTeam
 	}
 	scopes, err := s.usableScopes(ctx, e)
 	if err != nil {
@@ -264,6 +268,14 @@ func (s *Service) openIntent(ctx context.Context, p *auth.Principal, e *envState
 			case store.IntentOpen:
 				busy = true
 				return nil
+			case store.IntentFailed:
+				if prev.Message != AbandonedIntentMessage {
+					return errRefusedBefore
+				}
+				// The first submit never reached Digdir (the portal stopped and a sync did not
+				// find the change): this one carries it out under the same key.
+				in.ID = prev.ID
+				return store.ReopenIntent(ctx, tx, in)
 			default:
 				return errRefusedBefore
 			}

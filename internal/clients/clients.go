@@ -75,6 +75,11 @@ type Options struct {
 	MaxAge time.Duration
 	// IntentTTL is how long an unresolved intent waits for a sync to find its client (default 24 h).
 	IntentTTL time.Duration
+	// PropagationDelay is how long Digdir may take to list a change it accepted (default 2
+	// minutes). An intent an earlier process left open (it stopped mid-change) that a sync
+	// listing at least this long after the intent does not find upstream was never carried
+	// out: it is failed at once instead of blocking a resend for IntentTTL.
+	PropagationDelay time.Duration
 	// ScopeCacheTTL is how long the organisation's usable scopes are kept (default 5 minutes).
 	ScopeCacheTTL time.Duration
 	// KEK seals the private keys the portal keeps; without it no key can be kept.
@@ -103,6 +108,9 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	opts  Options
+	// started is when this process's service began: an open intent older than it has nobody
+	// carrying it out any more (the process that recorded it has stopped).
+	started time.Time
 
 	ctx    context.Context // background syncs; cancelled by Close
 	cancel context.CancelFunc
@@ -146,6 +154,9 @@ func New(db *store.DB, envs []Env, opts Options) (*Service, error) {
 	if opts.IntentTTL <= 0 {
 		opts.IntentTTL = 24 * time.Hour
 	}
+	if opts.PropagationDelay <= 0 {
+		opts.PropagationDelay = 2 * time.Minute
+	}
 	if opts.ScopeCacheTTL <= 0 {
 		opts.ScopeCacheTTL = 5 * time.Minute
 	}
@@ -154,7 +165,7 @@ func New(db *store.DB, envs []Env, opts Options) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{db: db, audit: audit.NewLog(db, opts.Now), envs: map[string]*envState{}, log: opts.Log, now: opts.Now,
-		opts: opts, ctx: ctx, cancel: cancel}
+		opts: opts, ctx: ctx, cancel: cancel, started: opts.Now()}
 	for _, e := range envs {
 		if e.Name == "" {
 			cancel()

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"portal/internal/audit"
 	"portal/internal/auth"
@@ -20,8 +21,11 @@ type ChecklistItem struct {
 	Title  string
 	Done   bool
 	Detail string // what was found, or what is missing
-	URL    string // the page that does it
+	URL    string // the page that does it; empty when the person may not do it
 	Action string // the link's words
+	// WhoCan names who may do a step the person may not (a viewer's "Create it"): the team's
+	// owners and members by name, or its owners for invitations.
+	WhoCan string
 }
 
 // Checklist is a team's onboarding checklist; Next is the first item not done ("" when all are).
@@ -91,7 +95,44 @@ func (s *Service) Onboarding(ctx context.Context, p *auth.Principal, teamID int6
 		item.Detail = "Instances read in production."
 	}
 	cl.add(item)
+	offerOnly(p, teamID, team.Name, members, cl.Items)
 	return cl, nil
+}
+
+// offerOnly keeps on each undone step only a link the person may follow to the end: a viewer
+// gets no "Create it" that answers 403, but the names of those who can.
+func offerOnly(p *auth.Principal, teamID int64, team string, members []store.Member, items []ChecklistItem) {
+	var owners, changers []string
+	for _, m := range members {
+		who := m.Name + " (" + m.Email + ")"
+		switch m.Role {
+		case auth.TeamOwner:
+			owners = append(owners, who)
+			changers = append(changers, who)
+		case auth.TeamMember:
+			changers = append(changers, who)
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		if it.Done || it.URL == "" {
+			continue
+		}
+		may, names, who := canChange(p, teamID), changers, "an owner or member of "+team
+		if it.Key == "members" {
+			may, names, who = p.IsAdmin() || p.TeamRoleOf(teamID) == auth.TeamOwner, owners, "an owner of "+team+" or an administrator"
+		}
+		if may {
+			continue
+		}
+		it.URL, it.Action = "", ""
+		it.WhoCan = "This needs " + who + "."
+		if len(names) > 0 {
+			it.WhoCan += " Ask " + strings.Join(names, " or ") + "."
+		} else {
+			it.WhoCan += " The team has none yet: ask an administrator."
+		}
+	}
 }
 
 func (cl *Checklist) add(it ChecklistItem) {

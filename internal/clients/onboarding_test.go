@@ -2,6 +2,7 @@ package clients_test
 
 import (
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,8 +25,12 @@ func TestOnboardingChecklistFollowsRealState(t *testing.T) {
 		done := map[string]bool{}
 		for _, it := range cl.Items {
 			done[it.Key] = it.Done
-			if !it.Done && it.URL == "" && it.Key != "production" {
+			// Each undone step links to where it is done, or says who may do it.
+			if !it.Done && it.URL == "" && it.WhoCan == "" && it.Key != "production" {
 				t.Errorf("%s is not done and links nowhere", it.Key)
+			}
+			if it.Key == "members" && !it.Done && (it.URL != "" || !strings.Contains(it.WhoCan, "owner")) {
+				t.Errorf("a member is offered invitations, or not told who invites: %q %q", it.URL, it.WhoCan)
 			}
 		}
 		return done, cl.Next

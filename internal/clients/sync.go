@@ -213,7 +213,7 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 			return err
 		}
 		defer w.Close()
-		r := reconciler{s: s, tx: tx, w: w, env: e, intents: intents, now: now}
+		r := reconciler{s: s, tx: tx, w: w, env: e, intents: intents, now: now, listedAt: start}
 		// A client of another kind mirrored before it was told apart leaves the mirror.
 		for _, reg := range all {
 			if _, known := mirror[reg.ClientID]; known && reg.IntegrationType != maskinporten.IntegrationMaskinporten {
@@ -286,6 +286,8 @@ type reconciler struct {
 	env     *envState
 	intents []store.Intent // open ones; settled ones are removed
 	now     time.Time
+	// listedAt is when the sync asked Digdir for its list (zero when one client is applied).
+	listedAt time.Time
 }
 
 type applied struct {
@@ -395,13 +397,24 @@ func (r *reconciler) settle(reg *maskinporten.Registration, set *maskinporten.JW
 	return store.Intent{}, false
 }
 
-// expireIntents gives up on intents no sync has settled within the TTL.
+// AbandonedIntentMessage is the failure of an intent an earlier process left open and a later
+// sync did not find upstream: the change never reached Digdir, so the same form may be sent
+// again.
+const AbandonedIntentMessage = "the portal stopped before Digdir got the request, and a sync after Digdir's propagation delay did not find the change; it was not carried out"
+
+// expireIntents gives up on intents no sync has settled within the TTL, and at once on those
+// an earlier process left open (it stopped mid-change) when this sync listed long enough after
+// them to have seen the change.
 func (r *reconciler) expireIntents(ctx context.Context) error {
 	for _, in := range r.intents {
-		if r.now.Sub(in.CreatedAt) < r.s.opts.IntentTTL {
+		abandoned := !r.listedAt.IsZero() && in.CreatedAt.Before(r.s.started) && r.listedAt.Sub(in.CreatedAt) >= r.s.opts.PropagationDelay
+		if r.now.Sub(in.CreatedAt) < r.s.opts.IntentTTL && !abandoned {
 			continue
 		}
 		msg := "no matching change was found upstream; it was not carried out"
+		if abandoned {
+			msg = AbandonedIntentMessage
+		}
 		if err := store.FinishIntent(ctx, r.tx, in.ID, store.IntentFailed, "", msg, r.now); err != nil {
 			return err
 		}

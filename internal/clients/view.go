@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/maskinporten"
 	"portal/internal/store"
@@ -46,20 +47,27 @@ type Field struct {
 
 // Detail is everything the integration page shows.
 type Detail struct {
-	Env         Env
-	Summary     Summary
-	Fields      []Field
-	Raw         string // pretty-printed, as Digdir returns it
-	Scopes      []Scope
-	Keys        []Key
-	Events      []Event
-	Drift       []FieldChange
-	DriftSince  time.Time
-	Issuer      string
-	Example     Example
-	Version     string
-	CanChange   bool
-	CanCopy     bool // a tt02 integration that can be copied to production
+	Env        Env
+	Summary    Summary
+	Fields     []Field
+	Raw        string // pretty-printed, as Digdir returns it
+	Scopes     []Scope
+	Keys       []Key
+	Events     []Event
+	Drift      []FieldChange
+	DriftSince time.Time
+	Issuer     string
+	Example    Example
+	Version    string
+	CanChange  bool
+	// CanEdit: every field may be edited; an inactive integration offers only its owning
+	// team (CanChange without CanEdit), as Digdir keeps a deactivated client as it was.
+	CanEdit       bool
+	CanDeactivate bool
+	CanCopy       bool // an active tt02 integration that can be copied to production
+	// Deactivated says who deactivated an inactive integration in the portal and when; nil
+	// when the portal has no record of it (deactivated outside the portal).
+	Deactivated *Deactivation
 	CopyTarget  string
 	Stale       string // why the page shows the mirror without a fresh read
 	SyncedAt    time.Time
@@ -68,6 +76,12 @@ type Detail struct {
 	PortalClient bool
 	// Privileged lists the privileged scopes it holds (see DefaultPrivilegedScopes).
 	Privileged []string
+}
+
+// Deactivation is who deactivated an integration in the portal, and when.
+type Deactivation struct {
+	By string // the person's name (their email when the account is gone)
+	At time.Time
 }
 
 // Example is a ready-made grant for the client: header and claims, unsigned.
@@ -195,7 +209,13 @@ func (s *Service) detail(ctx context.Context, p *auth.Principal, e *envState, it
 		d.Drift, d.DriftSince = dr.Changes, dr.DetectedAt
 	}
 	d.Example = exampleGrant(e.Issuer, it, set.Keys, s.now())
-	if target, ok := s.envs["prod"]; ok && e.Name != "prod" && d.CanChange && target.Upstream != nil {
+	d.CanEdit, d.CanDeactivate = d.CanChange && it.Active, d.CanChange && it.Active
+	if !it.Active {
+		if d.Deactivated, err = s.deactivation(ctx, e.Name, it.ClientID); err != nil {
+			return d, err
+		}
+	}
+	if target, ok := s.envs["prod"]; ok && e.Name != "prod" && d.CanChange && it.Active && target.Upstream != nil {
 		d.CanCopy, d.CopyTarget = true, target.Name
 	}
 	return d, nil
@@ -246,4 +266,52 @@ func exampleGrant(issuer string, it store.Integration, keys []maskinporten.JWK, 
 		Jti   string `json:"jti"`
 	}{issuer, it.ClientID, strings.Join(it.Scopes, " "), iat, iat + 120, "<a new random value for every grant>"}, "", "  ")
 	return Example{Header: string(header), Claims: string(claims)}
+}
+
+// deactivation finds the portal's record of deactivating a client: one indexed read of the
+// audit log, and the person's name.
+func (s *Service) deactivation(ctx context.Context, env, clientID string) (*Deactivation, error) {
+	evs, err := s.audit.Query(ctx, audit.Filter{Env: env, Target: clientID, Action: "integration.deactivate", Outcome: audit.Success, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	ev := evs[0]
+	d := &Deactivation{By: ev.Actor, At: ev.At}
+	if ev.ActorID != 0 {
+		if u, err := s.db.UserByID(ctx, ev.ActorID); err == nil {
+			d.By = u.Name
+		}
+	}
+	return d, nil
+}
+
+// IntegrationRef names one client of one environment.
+type IntegrationRef struct {
+	Env      string
+	ClientID string
+}
+
+// IntegrationNames gives the mirror's names of these clients, for showing a name beside a
+// client id (the audit trail): one query per environment, whatever the number of refs. Only
+// names of integrations p may see are given.
+func (s *Service) IntegrationNames(ctx context.Context, p *auth.Principal, refs []IntegrationRef) (map[IntegrationRef]string, error) {
+	byEnv := map[string][]string{}
+	for _, r := range refs {
+		if !slices.Contains(byEnv[r.Env], r.ClientID) {
+			byEnv[r.Env] = append(byEnv[r.Env], r.ClientID)
+		}
+	}
+	out := map[IntegrationRef]string{}
+	for env, ids := range byEnv {
+		rows, err := s.db.IntegrationRows(ctx, env, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range rows {
+			if canSee(p, it.TeamID) {
+				out[IntegrationRef{Env: env, ClientID: it.ClientID}] = it.Name
+			}
+		}
+	}
+	return out, nil
 }

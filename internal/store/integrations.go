@@ -445,6 +445,19 @@ func OpenIntentsTx(ctx context.Context, tx *sql.Tx, env string) ([]Intent, error
 	return out, rows.Err()
 }
 
+// ReopenIntent opens a failed intent again for a new attempt under the same key: who asks,
+// what, and when are the new attempt's.
+func ReopenIntent(ctx context.Context, tx *sql.Tx, in Intent) error {
+	var team any
+	if in.TeamID != 0 {
+		team = in.TeamID
+	}
+	return updateOne(ctx, tx, fmt.Sprintf("reopen intent %d", in.ID),
+		`UPDATE integration_intents SET state = 'open', action = ?, actor_id = ?, team_id = ?, request = ?, client_id = NULL,
+		message = '', created_at = ?, completed_at = NULL WHERE id = ? AND state = 'failed'`,
+		in.Action, in.ActorID, team, in.Request, FormatTime(in.CreatedAt), in.ID)
+}
+
 // FinishIntent closes an open intent as done (with its client id) or failed (with a message).
 func FinishIntent(ctx context.Context, tx *sql.Tx, id int64, state, clientID, message string, now time.Time) error {
 	var cid any
@@ -535,4 +548,39 @@ func (d *DB) SyncStateOf(ctx context.Context, env string) (SyncState, error) {
 		}
 	}
 	return s, nil
+}
+
+// IntegrationName is a mirror row's name and team, for showing beside a client id.
+type IntegrationName struct {
+	ClientID string
+	Name     string
+	TeamID   int64
+}
+
+// IntegrationRows returns the names and teams of these clients of env in one query (ids the
+// mirror does not know are left out).
+func (d *DB) IntegrationRows(ctx context.Context, env string, clientIDs []string) ([]IntegrationName, error) {
+	if len(clientIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(clientIDs)+1)
+	args = append(args, env)
+	for _, id := range clientIDs {
+		args = append(args, id)
+	}
+	q := "SELECT client_id, name, coalesce(team_id, 0) FROM integrations WHERE env = ? AND client_id IN (?" + strings.Repeat(", ?", len(clientIDs)-1) + ")"
+	rows, err := d.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("integration names: %w", err)
+	}
+	defer rows.Close()
+	var out []IntegrationName
+	for rows.Next() {
+		var n IntegrationName
+		if err := rows.Scan(&n.ClientID, &n.Name, &n.TeamID); err != nil {
+			return nil, fmt.Errorf("integration names: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }

@@ -61,4 +61,24 @@
     var input = document.querySelector("input[name=_csrf]");
     if (input) ev.detail.headers["X-CSRF-Token"] = input.value;
   });
+  // htmx does not swap 4xx/5xx answers: show their text (the server sends a readable message
+  // for htmx requests) in the layout's message region, or say that the portal did not answer.
+  function showError(text) {
+    var box = document.getElementById("htmx-error");
+    if (!box) return;
+    box.textContent = text || "The portal did not answer. Check your connection and reload the page.";
+    box.hidden = false;
+    box.focus();
+  }
+  document.addEventListener("htmx:responseError", function (ev) {
+    var xhr = ev.detail.xhr;
+    var text = xhr && xhr.responseText ? xhr.responseText.trim() : "";
+    if (text.length > 500 || text.charAt(0) === "<") text = "";
+    showError(text || (xhr ? "The portal answered " + xhr.status + ". Reload the page and try again." : ""));
+  });
+  document.addEventListener("htmx:sendError", function () { showError(""); });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("htmx-error");
+    if (box) box.hidden = true;
+  });
 })();
