@@ -37,7 +37,8 @@ func (s *Server) showLogin(c echo.Context) error {
 	if needs {
 		l.Flash, l.FlashKind = "The portal has no users yet. Open the setup link printed in the portal's log when it started, or run `portal user add`.", "info"
 	}
-	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: safeNext(c.QueryParam("next"))}))
+	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: safeNext(c.QueryParam("next")),
+		Passkey: s.passkeySignInProps(c, safeNext(c.QueryParam("next")))}))
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -60,7 +61,11 @@ func (s *Server) login(c echo.Context) error {
 			setRetryAfter(c, err)
 		}
 		return render(c, status, templates.LoginPage(templates.LoginProps{Layout: s.layout(c, "Sign in", ""), Action: "/login",
-			Email: f.Email, Error: msg, Next: f.Next}))
+			Email: f.Email, Error: msg, Next: f.Next, Passkey: s.passkeySignInProps(c, f.Next)}))
+	}
+	// A person with a second factor gives it before any session starts.
+	if started, err := s.startSecondFactor(c, u.ID, f.Next); started || err != nil {
+		return err
 	}
 	if err := s.deps.Sessions.Begin(c.Response(), c.Request(), u.ID); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"portal/internal/auth"
 	"portal/internal/clients"
 	"portal/internal/metrics"
+	"portal/internal/mfa"
 	"portal/internal/tryit"
 )
 
@@ -88,6 +89,8 @@ type Deps struct {
 	Clients  *clients.Service // optional: without it the portal has no integration pages
 	Tryit    *tryit.Service   // optional: without it (or Clients) the portal has no try pages
 	Notify   Notifier         // optional: without it links are only shown to copy
+	// Factors, when set, adds second factors (TOTP, passkeys, recovery codes) and their policy.
+	Factors *mfa.Service
 }
 
 // Server holds what handlers need.

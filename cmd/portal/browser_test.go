@@ -669,7 +669,15 @@ func startBrowserPortal(t *testing.T, admin *browserAccount) *browserPortal {
 func startBrowserPortalEnv(t *testing.T, admin *browserAccount, env map[string]string) *browserPortal {
 	t.Helper()
 	dir := t.TempDir()
-	getenv := func(k string) string { return env[k] } // PORTAL_* in the environment must not leak in
+	// PORTAL_* in the environment must not leak in. The journeys sign in as an administrator
+	// through the real page; unless a test asks for the policy, they run without the
+	// second-factor requirement (production's default is admins), which TestBrowserFactors covers.
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "PORTAL_REQUIRE_SECOND_FACTOR" {
+			return v
+		}
+		return "none"
+	}
 	logs := &browserLog{}
 
 	if admin != nil {
