@@ -189,6 +189,9 @@ func (c *client) csrf() string {
 	if p.status == http.StatusSeeOther {
 		p = c.get("/account")
 	}
+	if p.status == http.StatusSeeOther { // the policy sends the person to enrolment first
+		p = c.get(p.header.Get("Location"))
+	}
 	tok, ok := p.doc.Find(`input[name="_csrf"]`).First().Attr("value")
 	if !ok || tok == "" {
 		c.t.Fatalf("no CSRF token on the sign-in page")
