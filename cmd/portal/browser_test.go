@@ -693,7 +693,11 @@ func startBrowserPortalEnv(t *testing.T, admin *browserAccount, env map[string]s
 	var runErr error
 	go func() {
 		defer close(done)
-		args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0"}
+		addr := "127.0.0.1:0"
+		if v := env["PORTAL_ADDR"]; v != "" {
+			addr = v // a test that needs the port before the portal starts (e.g. for its public URL)
+		}
+		args := []string{"serve", "--data", dir, "--addr", addr, "--sim-addr", "127.0.0.1:0"}
 		runErr = run(ctx, args, getenv, strings.NewReader(""), io.Discard, logs)
 	}()
 	t.Cleanup(func() {
