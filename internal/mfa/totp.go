@@ -220,3 +220,38 @@ var errPendingGone = problem.New(problem.KindUnauthenticated, "Your sign-in took
 
 // isNotFound reports a missing row.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// ResealTOTPSecrets moves every TOTP secret sealed under cur to next inside tx (portal keys
+// rekey), checking that each opens to the same secret; one sealed under another key stops it.
+func ResealTOTPSecrets(ctx context.Context, tx *sql.Tx, cur, next *keys.KEK) (int, error) {
+	recs, err := store.SealedTOTPTx(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range recs {
+		id, err := keys.SealedKEKID(r.Sealed)
+		if err != nil {
+			return n, fmt.Errorf("TOTP secret of user %d: %w", r.UserID, err)
+		}
+		if id == next.ID() {
+			continue // an interrupted earlier rekey got this far
+		}
+		before, err := openTOTP(cur, r.UserID, r.Sealed)
+		if err != nil {
+			return n, err
+		}
+		sealed, err := sealTOTP(next, r.UserID, before)
+		if err != nil {
+			return n, err
+		}
+		if after, err := openTOTP(next, r.UserID, sealed); err != nil || after != before {
+			return n, fmt.Errorf("TOTP secret of user %d does not open to itself under the new key-encryption key", r.UserID)
+		}
+		if err := store.ResealTOTP(ctx, tx, r.ID, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

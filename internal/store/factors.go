@@ -303,3 +303,36 @@ func (d *DB) UpdateChallengeData(ctx context.Context, idHash, data string) error
 	}
 	return nil
 }
+
+// SealedTOTP is a TOTP secret as sealed at rest.
+type SealedTOTP struct {
+	ID     int64
+	UserID int64
+	Sealed []byte
+}
+
+// SealedTOTPTx lists every sealed TOTP secret, for re-sealing under a new key-encryption key.
+func SealedTOTPTx(ctx context.Context, tx *sql.Tx) ([]SealedTOTP, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, user_id, totp_sealed FROM second_factors WHERE kind = 'totp' AND totp_sealed IS NOT NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sealed TOTP secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []SealedTOTP
+	for rows.Next() {
+		var s SealedTOTP
+		if err := rows.Scan(&s.ID, &s.UserID, &s.Sealed); err != nil {
+			return nil, fmt.Errorf("sealed TOTP secrets: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ResealTOTP replaces a TOTP secret's sealed bytes.
+func ResealTOTP(ctx context.Context, tx *sql.Tx, id int64, sealed []byte) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE second_factors SET totp_sealed = ? WHERE id = ? AND kind = 'totp'`, sealed, id); err != nil {
+		return fmt.Errorf("reseal TOTP secret %d: %w", id, err)
+	}
+	return nil
+}
