@@ -139,6 +139,10 @@ func (s *Server) setPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The link stands for the password only: a person with a second factor still gives it.
+	if started, err := s.startSecondFactor(c, u.ID, "/"); started || err != nil {
+		return err
+	}
 	if err := s.deps.Sessions.Begin(c.Response(), c.Request(), u.ID); err != nil {
 		return err
 	}

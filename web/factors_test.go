@@ -364,3 +364,36 @@ func (f *fakeNotifier) SendFactorReset(to, name, resetBy, signIn string) bool {
 	f.sent = append(f.sent, fmt.Sprintf("factor reset to %s by %s, sign in at %s", to, resetBy, signIn))
 	return true
 }
+
+// TestPasswordLinkStillAsksSecondFactor: a set-password link replaces the password only; a
+// person with a second factor is asked for it before a session starts.
+func TestPasswordLinkStillAsksSecondFactor(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	a := newFactorApp(t, mfa.PolicyNone, nil, withClock(clk))
+	a.addUser("admin@example.no", "admin")
+	member := a.addUser("member@example.no", "member")
+	m := a.client()
+	m.login("member@example.no")
+	secret, _ := enrolTOTP(t, m, clk)
+
+	token, err := a.auth.NewPasswordLink(t.Context(), adminPrincipal(t, a), member.ID, metaFor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.client()
+	p := c.post("/password/set", url.Values{"token": {token}, "password": {"another long password"}, "confirm": {"another long password"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/login/factor" {
+		t.Fatalf("set-password link: status %d location %q, want the second-factor step", p.status, p.header.Get("Location"))
+	}
+	if p := c.get("/"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login") {
+		t.Fatalf("after the link alone the overview answers %d %q", p.status, p.header.Get("Location"))
+	}
+	clk.add(30 * time.Second)
+	if p := c.post("/login/factor", url.Values{"code": {code(t, secret, clk.Now())}}); p.status != http.StatusSeeOther {
+		t.Fatalf("code after the link: status %d", p.status)
+	}
+	if p := c.get("/"); p.status != http.StatusOK {
+		t.Fatalf("signed in after link and code, the overview answers %d", p.status)
+	}
+}
