@@ -397,3 +397,44 @@ func TestPasswordLinkStillAsksSecondFactor(t *testing.T) {
 		t.Fatalf("signed in after link and code, the overview answers %d", p.status)
 	}
 }
+
+// TestPendingSignInOnceAndBriefly: the half-finished sign-in's cookie is good for one second
+// factor and for five minutes; copied after use, or used late, it leads back to the password.
+func TestPendingSignInOnceAndBriefly(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	a := newFactorApp(t, mfa.PolicyNone, nil, withClock(clk))
+	a.addUser("member@example.no", "member")
+	m := a.client()
+	m.login("member@example.no")
+	_, recovery := enrolTOTP(t, m, clk)
+	base, _ := url.Parse(a.srv.URL + "/login")
+
+	c := a.client()
+	passwordStep(t, c, "member@example.no")
+	stolen := c.hc.Jar.Cookies(base)
+	if p := c.post("/login/factor", url.Values{"code": {recovery[0]}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+		t.Fatalf("recovery code: status %d location %q", p.status, p.header.Get("Location"))
+	}
+	thief := a.client()
+	thief.hc.Jar.SetCookies(base, stolen)
+	if p := thief.post("/login/factor", url.Values{"code": {recovery[1]}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Fatalf("the used half sign-in again: status %d location %q", p.status, p.header.Get("Location"))
+	}
+	if p := thief.get("/"); p.status != http.StatusSeeOther {
+		t.Fatalf("the used half sign-in reached the overview: %d", p.status)
+	}
+
+	late := a.client()
+	passwordStep(t, late, "member@example.no")
+	clk.add(6 * time.Minute)
+	if p := late.post("/login/factor", url.Values{"code": {recovery[1]}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Fatalf("a half sign-in six minutes old: status %d location %q", p.status, p.header.Get("Location"))
+	}
+	// Neither attempt used the second recovery code.
+	ok := a.client()
+	passwordStep(t, ok, "member@example.no")
+	if p := ok.post("/login/factor", url.Values{"code": {recovery[1]}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+		t.Fatalf("the unused recovery code: status %d location %q", p.status, p.header.Get("Location"))
+	}
+}
