@@ -1,0 +1,61 @@
+package mfa
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+)
+
+func TestParsePolicy(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Policy{"": PolicyAdmins, "admins": PolicyAdmins, " Everyone ": PolicyEveryone, "none": PolicyNone, "all": ""} {
+		got, err := ParsePolicy(in)
+		if got != want || (err != nil) != (want == "") {
+			t.Errorf("ParsePolicy(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// TestMatchStep: a code is accepted for the step before, the current one and the one after,
+// never further off, and the step it matched is returned (for the replay check).
+func TestMatchStep(t *testing.T) {
+	t.Parallel()
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	now := time.Unix(1_800_000_015, 0)
+	step := now.Unix() / totpPeriod
+	for _, tc := range []struct {
+		offset time.Duration
+		ok     bool
+	}{{-60 * time.Second, false}, {-30 * time.Second, true}, {0, true}, {30 * time.Second, true}, {60 * time.Second, false}} {
+		code, err := totp.GenerateCode(secret, now.Add(tc.offset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := matchStep(secret, code, now)
+		if ok != tc.ok || ok && got != step+int64(tc.offset/(30*time.Second)) {
+			t.Errorf("code of %v: step %d ok %v, want ok %v", tc.offset, got, ok, tc.ok)
+		}
+	}
+	if _, ok := matchStep(secret, "", now); ok {
+		t.Error("an empty code matched")
+	}
+}
+
+func TestRecoveryCodes(t *testing.T) {
+	t.Parallel()
+	codes, hashes, err := newRecoveryCodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, c := range codes {
+		if len(c) != 11 || c[5] != '-' || seen[c] {
+			t.Errorf("code %q", c)
+		}
+		seen[c] = true
+		if hashRecovery(c) != hashes[i] || hashRecovery(" "+c[:5]+c[6:]+" ") != hashes[i] {
+			t.Errorf("code %q does not hash the same typed another way", c)
+		}
+	}
+}
