@@ -86,13 +86,13 @@ func (s *Server) startSecondFactor(c echo.Context, userID int64, next string) (b
 }
 
 func (s *Server) passkeySignInProps(c echo.Context, next string) templates.PasskeySignInProps {
-	return templates.PasskeySignInProps{Enabled: s.deps.Factors != nil, CSRF: csrfToken(c),
+	return templates.PasskeySignInProps{Enabled: s.deps.Factors != nil && s.deps.Factors.PasskeysAvailable(), CSRF: csrfToken(c),
 		OptionsURL: "/login/passkey/options", FinishURL: "/login/passkey?next=" + url.QueryEscape(next), Next: next}
 }
 
 func (s *Server) factorProps(c echo.Context, pd mfa.Pending) templates.FactorProps {
 	return templates.FactorProps{Layout: s.layout(c, "Confirm it is you", ""), Email: pd.Email, Action: "/login/factor",
-		CancelAction: "/login/factor/cancel", HasTOTP: pd.HasTOTP, HasPasskey: pd.HasPasskey,
+		CancelAction: "/login/factor/cancel", HasTOTP: pd.HasTOTP, HasPasskey: pd.HasPasskey && s.deps.Factors.PasskeysAvailable(),
 		PasskeyOptionsURL: "/login/factor/passkey/options", PasskeyFinishURL: "/login/factor/passkey"}
 }
 
@@ -242,7 +242,7 @@ func (s *Server) securityProps(c echo.Context) (templates.SecurityProps, error) 
 	}
 	props := templates.SecurityProps{Layout: s.layout(c, "Sign-in security", ""), MustEnrol: must, Required: st.Required,
 		RecoveryLeft: strconv.Itoa(st.RecoveryLeft), TOTPAction: "/account/totp", RecoveryAction: "/account/recovery-codes",
-		PasskeyOptionsURL: "/account/passkeys/options", PasskeyFinishURL: "/account/passkeys"}
+		PasskeyOptionsURL: "/account/passkeys/options", PasskeyFinishURL: "/account/passkeys", PasskeysOff: !s.deps.Factors.PasskeysAvailable()}
 	view := func(f mfa.Factor) templates.FactorView {
 		last := "never"
 		if !f.LastUsedAt.IsZero() {

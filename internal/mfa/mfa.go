@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -113,16 +114,26 @@ func New(db *store.DB, opts Options) (*Service, error) {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("mfa: public URL %q is not an http(s) address; passkeys need it for their origin", opts.PublicURL)
 	}
-	wa, err := webauthn.New(&webauthn.Config{
+	s := &Service{db: db, opts: opts}
+	if net.ParseIP(u.Hostname()) != nil {
+		// WebAuthn has no relying party for an IP address: the rest works, passkeys do not.
+		opts.Log.Warn("passkeys are off: the public URL's host is an IP address; give public_url a host name (such as localhost) for passkeys", "public_url", opts.PublicURL)
+		return s, nil
+	}
+	if s.wa, err = webauthn.New(&webauthn.Config{
 		RPID:          u.Hostname(),
 		RPDisplayName: opts.Issuer,
 		RPOrigins:     []string{u.Scheme + "://" + u.Host},
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("mfa: webauthn: %w", err)
 	}
-	return &Service{db: db, opts: opts, wa: wa}, nil
+	return s, nil
 }
+
+// PasskeysAvailable reports whether passkeys work with the configured public URL.
+func (s *Service) PasskeysAvailable() bool { return s.wa != nil }
+
+var errNoPasskeys = problem.New(problem.KindConflict, "Passkeys are not available: the portal's public address is an IP address. An administrator sets public_url to a host name to use them.")
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 

@@ -1,10 +1,13 @@
 package mfa
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp/totp"
+
+	"portal/internal/keys"
 )
 
 func TestParsePolicy(t *testing.T) {
@@ -56,6 +59,30 @@ func TestRecoveryCodes(t *testing.T) {
 		seen[c] = true
 		if hashRecovery(c) != hashes[i] || hashRecovery(" "+c[:5]+c[6:]+" ") != hashes[i] {
 			t.Errorf("code %q does not hash the same typed another way", c)
+		}
+	}
+}
+
+// TestIPAddressPublicURL: WebAuthn has no relying party for an IP address, so the portal
+// still starts (TOTP works) and passkeys say why they are off.
+func TestIPAddressPublicURL(t *testing.T) {
+	t.Parallel()
+	kek, err := keys.NewKEK([]byte("0123456789abcdef0123456789ABCDEF"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for url, want := range map[string]bool{"http://127.0.0.1:8080": false, "http://[::1]:8080": false, "http://localhost:8080": true, "https://portal.example.no": true} {
+		s, err := New(nil, Options{KEK: kek, PublicURL: url})
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		if s.PasskeysAvailable() != want {
+			t.Errorf("%s: passkeys available %v, want %v", url, !want, want)
+		}
+		if !want {
+			if _, _, err := s.BeginPasskeySignIn(t.Context()); err == nil || !strings.Contains(err.Error(), "IP address") {
+				t.Errorf("%s: passkey sign-in: %v", url, err)
+			}
 		}
 	}
 }

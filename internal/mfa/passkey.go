@@ -75,6 +75,9 @@ var errCloned = problem.New(problem.KindUnauthenticated, "This passkey was refus
 // BeginPasskeyRegistration returns the options for navigator.credentials.create. The passkey
 // is discoverable, so it also signs in without a password.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, p *auth.Principal) ([]byte, error) {
+	if s.wa == nil {
+		return nil, errNoPasskeys
+	}
 	u, err := s.loadWAUser(ctx, p.UserID, p.Email, p.Name)
 	if err != nil {
 		return nil, err
@@ -120,6 +123,9 @@ func CheckPasskeyName(name string) string {
 // FinishPasskeyRegistration checks the authenticator's answer and keeps the passkey. A
 // person's first factor comes with ten recovery codes, returned once.
 func (s *Service) FinishPasskeyRegistration(ctx context.Context, p *auth.Principal, name string, body []byte, m audit.Meta) ([]string, error) {
+	if s.wa == nil {
+		return nil, errNoPasskeys
+	}
 	name = strings.TrimSpace(name)
 	if msg := CheckPasskeyName(name); msg != "" {
 		return nil, problem.Invalid(msg, map[string]string{"name": msg})
@@ -194,6 +200,9 @@ func reasonOf(err error) string {
 // BeginPasskeyFactor returns the options for navigator.credentials.get, limited to the
 // passkeys of the person whose password was right.
 func (s *Service) BeginPasskeyFactor(ctx context.Context, id string) ([]byte, error) {
+	if s.wa == nil {
+		return nil, errNoPasskeys
+	}
 	c, pd, su, err := s.pending(ctx, id)
 	if err != nil {
 		return nil, err
@@ -223,6 +232,9 @@ func (s *Service) BeginPasskeyFactor(ctx context.Context, id string) ([]byte, er
 // FinishPasskeyFactor checks the authenticator's answer and, when right, finishes the
 // half-finished sign-in.
 func (s *Service) FinishPasskeyFactor(ctx context.Context, id string, body []byte, m audit.Meta) (int64, string, error) {
+	if s.wa == nil {
+		return 0, "", errNoPasskeys
+	}
 	c, pd, su, err := s.pending(ctx, id)
 	if err != nil {
 		return 0, "", err
@@ -294,6 +306,9 @@ func (s *Service) usePasskey(ctx context.Context, u *waUser, cred *webauthn.Cred
 // person's device may answer. It returns the id for the browser's cookie and the options for
 // navigator.credentials.get.
 func (s *Service) BeginPasskeySignIn(ctx context.Context) (string, []byte, error) {
+	if s.wa == nil {
+		return "", nil, errNoPasskeys
+	}
 	assertion, sd, err := s.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return "", nil, fmt.Errorf("begin passkey sign-in: %w", err)
@@ -317,6 +332,9 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context) (string, []byte, error
 // FinishPasskeySignIn checks a password-less sign-in and returns whom it signs in. The
 // passkey verified the person (user verification is required), so it stands for both factors.
 func (s *Service) FinishPasskeySignIn(ctx context.Context, id string, body []byte, m audit.Meta) (int64, error) {
+	if s.wa == nil {
+		return 0, errNoPasskeys
+	}
 	now := s.now()
 	c, err := s.db.Challenge(ctx, hashID(id), purposePasskeyIn, now)
 	if isNotFound(err) || id == "" {
