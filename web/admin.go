@@ -139,6 +139,9 @@ func (s *Server) showUser(c echo.Context) error {
 	for _, m := range ms {
 		props.Teams = append(props.Teams, templates.TeamRoleView{Team: m.TeamName, URL: teamURL(m.TeamID), Role: m.Role, Source: m.Source})
 	}
+	if props.Factors, err = s.factorResetProps(c, id); err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, templates.AdminUserPage(props))
 }
 

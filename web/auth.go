@@ -43,7 +43,7 @@ func (s *Server) showLogin(c echo.Context) error {
 		l.Flash, l.FlashKind = "The portal has no users yet. Open the setup link printed in the portal's log when it started, or run `portal user add`.", "info"
 	}
 	return render(c, http.StatusOK, templates.LoginPage(templates.LoginProps{Layout: l, Action: "/login", Next: next,
-		Providers: s.providerLinks(c.QueryParam("next"))}))
+		Providers: s.providerLinks(c.QueryParam("next")), Passkey: s.passkeySignInProps(c, next)}))
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -66,7 +66,11 @@ func (s *Server) login(c echo.Context) error {
 			setRetryAfter(c, err)
 		}
 		return render(c, status, templates.LoginPage(templates.LoginProps{Layout: s.layout(c, "Sign in", ""), Action: "/login",
-			Email: f.Email, Error: msg, Next: f.Next, Providers: s.providerLinks(f.Next)}))
+			Email: f.Email, Error: msg, Next: f.Next, Providers: s.providerLinks(f.Next), Passkey: s.passkeySignInProps(c, f.Next)}))
+	}
+	// A person with a second factor gives it before any session starts.
+	if started, err := s.startSecondFactor(c, u.ID, f.Next); started || err != nil {
+		return err
 	}
 	if err := s.deps.Sessions.Begin(c.Response(), c.Request(), u.ID); err != nil {
 		return err
@@ -144,6 +148,10 @@ func (s *Server) setPassword(c echo.Context) error {
 			Password: templates.Field{Error: pe.Fields["password"]}, Confirm: templates.Field{Error: pe.Fields["confirm"]}}))
 	}
 	if err != nil {
+		return err
+	}
+	// The link stands for the password only: a person with a second factor still gives it.
+	if started, err := s.startSecondFactor(c, u.ID, "/"); started || err != nil {
 		return err
 	}
 	if err := s.deps.Sessions.Begin(c.Response(), c.Request(), u.ID); err != nil {

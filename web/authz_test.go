@@ -113,8 +113,24 @@ func TestAuthorizationTable(t *testing.T) {
 		"POST /envs/:env/integrations/:id/try/get":       {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"GET /envs/:env/integrations/:id/try/data":       {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
 		"POST /envs/:env/integrations/:id/try/reveal":    {anon: 303, viewer: 403, member: 404, outsider: 404, admin: 404},
-		"GET /explain":  same(303, 200, 200),
-		"POST /explain": same(303, 422, 422), // nothing pasted
+		// Second factors: the sign-in's second step needs its own cookie (none here), not a session.
+		"GET /login/factor":                         same(303, 303, 303),
+		"POST /login/factor":                        same(303, 303, 303),
+		"POST /login/factor/cancel":                 same(303, 303, 303),
+		"POST /login/factor/passkey/options":        same(401, 401, 401),
+		"POST /login/factor/passkey":                same(401, 401, 401),
+		"POST /login/passkey/options":               same(200, 200, 200), // anyone may start a password-less sign-in
+		"POST /login/passkey":                       same(401, 401, 401),
+		"GET /account/security":                     same(303, 200, 200),
+		"POST /account/totp":                        same(303, 200, 200),
+		"POST /account/totp/confirm":                same(303, 422, 422), // no code typed
+		"POST /account/passkeys/options":            same(303, 200, 200),
+		"POST /account/passkeys":                    same(303, 422, 422), // no name, no answer
+		"POST /account/factors/:factor/remove":      same(303, 404, 404), // nobody's factor
+		"POST /account/recovery-codes":              same(303, 409, 409), // no second factor yet
+		"POST /admin/users/:id/second-factor/reset": same(303, 403, 409), // the member has none
+		"GET /explain":                              same(303, 200, 200),
+		"POST /explain":                             same(303, 422, 422), // nothing pasted
 	}
 
 	a := newSimApp(t, func(c *web.Config) { c.MetricsToken = strings.Repeat("m", 32) })

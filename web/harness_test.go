@@ -19,6 +19,8 @@ import (
 	"portal/internal/audit"
 	"portal/internal/auth"
 	"portal/internal/clients"
+	"portal/internal/keys"
+	"portal/internal/mfa"
 	"portal/internal/sim"
 	"portal/internal/store"
 	"portal/internal/tryit"
@@ -37,6 +39,7 @@ type app struct {
 	logs *syncBuffer
 
 	clients *clients.Service // nil unless built with newSimApp
+	factors *mfa.Service
 	sim     *sim.Sim
 }
 
@@ -72,6 +75,21 @@ func newAppFull(t testing.TB, health web.EnvChecker, withClients func(db *store.
 func newAppTry(t testing.TB, health web.EnvChecker, withClients func(db *store.DB) *clients.Service,
 	withTry func(db *store.DB, cs *clients.Service) *tryit.Service, opts ...func(*web.Config)) *app {
 	t.Helper()
+	// Tests sign in with a password only unless they ask for the second-factor policy
+	// (newFactorApp); production's default is admins.
+	return newAppPolicy(t, mfa.PolicyNone, nil, health, withClients, withTry, opts...)
+}
+
+// newFactorApp builds the app with the second-factor policy given, and n (may be nil) as its
+// notifier.
+func newFactorApp(t testing.TB, policy mfa.Policy, n web.Notifier, opts ...func(*web.Config)) *app {
+	t.Helper()
+	return newAppPolicy(t, policy, n, nil, nil, nil, opts...)
+}
+
+func newAppPolicy(t testing.TB, policy mfa.Policy, n web.Notifier, health web.EnvChecker, withClients func(db *store.DB) *clients.Service,
+	withTry func(db *store.DB, cs *clients.Service) *tryit.Service, opts ...func(*web.Config)) *app {
+	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), nil)
 	if err != nil {
@@ -104,13 +122,18 @@ func newAppTry(t testing.TB, health web.EnvChecker, withClients func(db *store.D
 	for _, o := range opts {
 		o(&cfg)
 	}
-	w, err := web.New(cfg, web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs, Tryit: tr})
+	factors, err := mfa.New(db, mfa.Options{Policy: policy, KEK: testKEK(t), PublicURL: cfg.PublicURL, Issuer: cfg.OrgName, Now: cfg.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := web.New(cfg, web.Deps{Auth: a, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db, Health: health, Clients: cs, Tryit: tr,
+		Notify: n, Factors: factors})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return &app{t: t, srv: srv, db: db, auth: a, web: w, logs: logs, clients: cs}
+	return &app{t: t, srv: srv, db: db, auth: a, web: w, logs: logs, clients: cs, factors: factors}
 }
 
 func (a *app) addUser(email, role string) store.User {
@@ -167,6 +190,9 @@ func (c *client) csrf() string {
 	if p.status == http.StatusSeeOther {
 		p = c.get("/account")
 	}
+	if p.status == http.StatusSeeOther { // the policy sends the person to enrolment first
+		p = c.get(p.header.Get("Location"))
+	}
 	tok, ok := p.doc.Find(`input[name="_csrf"]`).First().Attr("value")
 	if !ok || tok == "" {
 		c.t.Fatalf("no CSRF token on the sign-in page")
@@ -213,3 +239,12 @@ func adminPrincipal(t testing.TB, a *app) *auth.Principal {
 }
 
 func metaFor() audit.Meta { return audit.Meta{Actor: "test"} }
+
+// testKEK is a fixed key-encryption key for sealing TOTP secrets in tests.
+func testKEK(t testing.TB) *keys.KEK {
+	k, err := keys.NewKEK([]byte("0123456789abcdef0123456789ABCDEF"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

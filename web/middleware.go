@@ -247,6 +247,9 @@ func principal(c echo.Context) *auth.Principal {
 func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if principal(c) != nil {
+			if sent, err := s.requireFactor(c); sent || err != nil {
+				return err
+			}
 			return next(c)
 		}
 		target := "/login"

@@ -22,6 +22,17 @@ func (s *Server) routes() {
 	e.POST("/invite", s.acceptInvitation)
 	e.GET("/login/oidc/:provider", s.startOIDC)             // to the OpenID Provider
 	e.GET("/login/oidc/:provider/callback", s.oidcCallback) // back from it (state bound to the browser)
+	if s.deps.Factors != nil {
+		// The second step of a sign-in and the password-less one: no session yet, only the
+		// factor cookie, so these reach nothing else.
+		e.GET("/login/factor", s.showFactor)
+		e.POST("/login/factor", s.verifyFactor)
+		e.POST("/login/factor/cancel", s.cancelFactor)
+		e.POST("/login/factor/passkey/options", s.passkeyFactorOptions)
+		e.POST("/login/factor/passkey", s.passkeyFactor)
+		e.POST("/login/passkey/options", s.passkeySignInOptions)
+		e.POST("/login/passkey", s.passkeySignIn)
+	}
 
 	// Signed-in pages take requireUser per route (not a group), so unknown paths stay 404.
 	u := signedIn{e, s.requireUser}
@@ -34,6 +45,17 @@ func (s *Server) routes() {
 	u.POST("/teams/:id/invitations", s.createInvitation) // administrators and the team's owners
 	u.POST("/teams/:id/invitations/:inv/revoke", s.revokeInvitation)
 	u.GET("/keys", s.showKeyOverview)
+	if s.deps.Factors != nil {
+		// One's own second factors; the policy may make these the only pages open.
+		u.GET("/account/security", s.showSecurity)
+		u.POST("/account/totp", s.startTOTP)
+		u.POST("/account/totp/confirm", s.confirmTOTP)
+		u.POST("/account/passkeys/options", s.passkeyRegistrationOptions)
+		u.POST("/account/passkeys", s.registerPasskey)
+		u.POST("/account/factors/:factor/remove", s.removeFactor)
+		u.POST("/account/recovery-codes", s.regenerateRecoveryCodes)
+		u.POST("/admin/users/:id/second-factor/reset", s.resetFactor)
+	}
 
 	// Integrations per environment (the domain decides who may see and change each).
 	u.GET("/envs/:env/integrations", s.listIntegrations)

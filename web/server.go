@@ -20,6 +20,7 @@ import (
 	"portal/internal/clients"
 	"portal/internal/identity"
 	"portal/internal/metrics"
+	"portal/internal/mfa"
 	"portal/internal/tryit"
 )
 
@@ -92,6 +93,8 @@ type Deps struct {
 	Tryit    *tryit.Service    // optional: without it (or Clients) the portal has no try pages
 	Notify   Notifier          // optional: without it links are only shown to copy
 	Identity *identity.Service // optional: sign-in through OpenID Providers
+	// Factors, when set, adds second factors (TOTP, passkeys, recovery codes) and their policy.
+	Factors *mfa.Service
 }
 
 // Server holds what handlers need.

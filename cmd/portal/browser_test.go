@@ -669,7 +669,15 @@ func startBrowserPortal(t *testing.T, admin *browserAccount) *browserPortal {
 func startBrowserPortalEnv(t *testing.T, admin *browserAccount, env map[string]string) *browserPortal {
 	t.Helper()
 	dir := t.TempDir()
-	getenv := func(k string) string { return env[k] } // PORTAL_* in the environment must not leak in
+	// PORTAL_* in the environment must not leak in. The journeys sign in as an administrator
+	// through the real page; unless a test asks for the policy, they run without the
+	// second-factor requirement (production's default is admins), which TestBrowserFactors covers.
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "PORTAL_REQUIRE_SECOND_FACTOR" {
+			return v
+		}
+		return "none"
+	}
 	logs := &browserLog{}
 
 	if admin != nil {
@@ -685,7 +693,11 @@ func startBrowserPortalEnv(t *testing.T, admin *browserAccount, env map[string]s
 	var runErr error
 	go func() {
 		defer close(done)
-		args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0"}
+		addr := "127.0.0.1:0"
+		if v := env["PORTAL_ADDR"]; v != "" {
+			addr = v // a test that needs the port before the portal starts (e.g. for its public URL)
+		}
+		args := []string{"serve", "--data", dir, "--addr", addr, "--sim-addr", "127.0.0.1:0"}
 		runErr = run(ctx, args, getenv, strings.NewReader(""), io.Discard, logs)
 	}()
 	t.Cleanup(func() {

@@ -17,6 +17,7 @@ import (
 
 	"portal/internal/identity"
 	"portal/internal/maskinporten"
+	"portal/internal/mfa"
 )
 
 // usageError is a mistake in how the portal was invoked or configured: exit status 2.
@@ -93,8 +94,11 @@ type Config struct {
 	// have (PORTAL_ALLOWED_EMAIL_DOMAINS, comma-separated).
 	AllowedEmailDomains []string `json:"allowed_email_domains"`
 	// Providers are the OpenID Providers people may sign in through (oidc.go).
-	Providers    []ProviderFileConfig `json:"oidc_providers"`
-	notifyConfig                      // smtp_* and webhook_* (notify.go)
+	Providers []ProviderFileConfig `json:"oidc_providers"`
+	// RequireSecondFactor says who must have a second factor: admins (the default), everyone
+	// or none (PORTAL_REQUIRE_SECOND_FACTOR).
+	RequireSecondFactor string `json:"require_second_factor"`
+	notifyConfig               // smtp_* and webhook_* (notify.go)
 
 	simProviders []identity.ProviderConfig // the simulated Ansattporten, when the simulators run
 	sessionKey   []byte                    // from PORTAL_SESSION_KEY(_FILE) or the file; never printed
@@ -244,6 +248,9 @@ func loadConfig(fs *flag.FlagSet, flags map[string]*string, getenv func(string) 
 	}
 	if v := getenv("PORTAL_ALLOWED_EMAIL_DOMAINS"); v != "" {
 		cfg.AllowedEmailDomains = splitList(v)
+	}
+	if v := getenv("PORTAL_REQUIRE_SECOND_FACTOR"); v != "" {
+		cfg.RequireSecondFactor = v
 	}
 	if v := getenv("PORTAL_KEK_FILE"); v != "" {
 		cfg.KEKFile = v
@@ -406,6 +413,9 @@ func (c *Config) validate() []string {
 		if d == "" || strings.ContainsAny(d, "@ /:") || !strings.Contains(d, ".") || strings.IndexFunc(d, func(r rune) bool { return r > 127 }) >= 0 {
 			p = append(p, fmt.Sprintf("allowed_email_domains: %q is not a domain such as example.no (international domains in their xn-- form)", d))
 		}
+	}
+	if _, err := mfa.ParsePolicy(c.RequireSecondFactor); err != nil {
+		p = append(p, err.Error())
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
 		p = append(p, "the metrics token must be at least 32 characters (try: openssl rand -hex 32)")

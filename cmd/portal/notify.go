@@ -154,6 +154,11 @@ func webNotifier(n *notify.Notifier) web.Notifier {
 
 type linkNotifier struct{ n *notify.Notifier }
 
+// SendFactorReset tells a person an administrator reset their second factor.
+func (l linkNotifier) SendFactorReset(to, name, resetBy, signIn string) bool {
+	return l.n.FactorReset(notify.FactorReset{To: to, Name: name, ResetBy: resetBy, SignIn: signIn})
+}
+
 func (l linkNotifier) SendInvitation(to, team, role, inviter, link string, expires time.Time) bool {
 	return l.n.Invitation(notify.Invitation{To: to, Team: team, Role: role, Inviter: inviter, Link: link, Expires: expires})
 }

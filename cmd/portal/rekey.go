@@ -18,6 +18,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/keys"
+	"portal/internal/mfa"
 	"portal/internal/store"
 )
 
@@ -141,8 +142,15 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 		if res, err = resealAll(ctx, tx, cur, next); err != nil {
 			return err
 		}
-		ev := audit.New(audit.Meta{Actor: "cli"}, actionKeysRekey, audit.Success, map[string]any{
-			"count": res.resealed, "already": res.already, "old_kek_id": cur.ID(), "new_kek_id": next.ID()})
+		// TOTP secrets are sealed under the same key-encryption key.
+		if res.totp, err = mfa.ResealTOTPSecrets(ctx, tx, cur, next); err != nil {
+			return err
+		}
+		details := map[string]any{"count": res.resealed, "already": res.already, "old_kek_id": cur.ID(), "new_kek_id": next.ID()}
+		if res.totp > 0 {
+			details["totp_secrets"] = res.totp
+		}
+		ev := audit.New(audit.Meta{Actor: "cli"}, actionKeysRekey, audit.Success, details)
 		ev.TargetType, ev.Target = "kek", next.ID()
 		_, err = audit.Record(ctx, tx, ev, time.Now())
 		return err
@@ -154,6 +162,9 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 	if res.already > 0 {
 		fmt.Fprintf(stdout, " (%d already were)", res.already)
 	}
+	if res.totp > 0 {
+		fmt.Fprintf(stdout, ", and %s", plural(res.totp, "TOTP secret"))
+	}
 	fmt.Fprintln(stdout)
 	return switchKEK(stdout, cfg, origin, cur, next, *newFile)
 }
@@ -162,6 +173,7 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 type rekeyResult struct {
 	resealed int // moved from the current KEK to the new one
 	already  int // sealed under the new KEK before this run (an interrupted earlier rekey)
+	totp     int // TOTP secrets moved to the new KEK
 }
 
 // resealAll re-seals every kept key from cur to next inside tx, verifying each. A key sealed

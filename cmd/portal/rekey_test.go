@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"portal/internal/audit"
+	"portal/internal/auth"
 	"portal/internal/keys"
+	"portal/internal/mfa"
 	"portal/internal/store"
 )
 
@@ -566,5 +568,49 @@ func TestServeRefusesAForeignKEK(t *testing.T) {
 	_, _, err := runOnce(t, []string{"serve", "--data", f.dir, "--addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0"}, nil, "")
 	if err == nil || !strings.Contains(err.Error(), otherKEK.ID()) || !strings.Contains(err.Error(), f.kek.ID()) {
 		t.Fatalf("serve with a foreign KEK: %v", err)
+	}
+}
+
+// TestRekeyTOTPSecrets: TOTP secrets are sealed under the key-encryption key too, so a rekey
+// moves them with the kept keys and the authenticator app keeps working.
+func TestRekeyTOTPSecrets(t *testing.T) {
+	f := newRekeyFixture(t, "")
+	f.standardKeys(t)
+	ctx := t.Context()
+	a, err := auth.NewService(f.db, auth.Options{Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.AddUser(ctx, "ada@example.no", "Ada", "admin", "correct horse battery", audit.Meta{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &auth.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role}
+	before, err := mfa.New(f.db, mfa.Options{KEK: f.kek, PublicURL: "http://localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := before.BeginTOTP(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newFile, next := newKEKFile(t)
+	out, logs, err := runOnce(t, []string{"keys", "rekey", "--new-kek-file", newFile, "--data", f.dir}, nil, "")
+	if err != nil {
+		t.Fatalf("rekey: %v\n%s", err, logs)
+	}
+	if !strings.Contains(out, "and 1 TOTP secret") {
+		t.Errorf("summary:\n%s", out)
+	}
+	after, err := mfa.New(f.db, mfa.Options{KEK: next, PublicURL: "http://localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := after.PendingTOTP(ctx, p)
+	if err != nil || again.Secret != en.Secret {
+		t.Fatalf("after the rekey the TOTP secret opens to %q, %v; want the one enrolled", again.Secret, err)
+	}
+	if _, err := before.PendingTOTP(ctx, p); err == nil {
+		t.Error("the old key-encryption key still opens the TOTP secret")
 	}
 }

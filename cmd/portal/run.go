@@ -28,6 +28,7 @@ import (
 	"portal/internal/keys"
 	"portal/internal/maskinporten"
 	"portal/internal/metrics"
+	"portal/internal/mfa"
 	"portal/internal/notify"
 	"portal/internal/problem"
 	"portal/internal/sim"
@@ -565,11 +566,19 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		notifier.Close(context.Background())
 		return nil, err
 	}
+	policy, _ := mfa.ParsePolicy(cfg.RequireSecondFactor) // validated with the configuration
+	factors, err := mfa.New(db, mfa.Options{Policy: policy, KEK: kek, PublicURL: public, Issuer: portalIssuer(cfg), Log: log.With("component", "mfa")})
+	if err != nil {
+		clientsSvc.Close()
+		gen.Close()
+		notifier.Close(context.Background())
+		return nil, err
+	}
 	srv, err := web.New(web.Config{OrgName: cfg.OrgName, PublicURL: public, Envs: envs, SecureCookies: secure,
 		MetricsToken: cfg.MetricsToken, Metrics: m,
 		TrustedProxies: cfg.proxies, FlashKey: deriveKey(key, "flash"), Log: log},
 		web.Deps{Auth: authSvc, Sessions: sessions, Audit: audit.NewLog(db, nil), DB: db,
-			Health: &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier), Identity: ids})
+			Health: &envHealth{clients: ups, problems: problems, altinn: altinnClients(tenvs)}, Clients: clientsSvc, Tryit: trySvc, Notify: webNotifier(notifier), Identity: ids, Factors: factors})
 	if err != nil {
 		clientsSvc.Close()
 		gen.Close()
@@ -688,4 +697,12 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "added %s (%s) as %s\n", u.Email, u.Name, u.Role)
 	return nil
+}
+
+// portalIssuer names the portal in authenticator apps and passkey prompts.
+func portalIssuer(cfg Config) string {
+	if cfg.OrgName != "" {
+		return cfg.OrgName + " integration portal"
+	}
+	return "Integration portal"
 }
