@@ -44,6 +44,7 @@ var layoutViews = []layoutView{
 type layoutFinding struct {
 	ScrollWidth int            `json:"scrollWidth"`
 	InnerWidth  int            `json:"innerWidth"`
+	Wide        []string       `json:"wide"` // the outermost elements that reach past the window
 	Overlaps    []string       `json:"overlaps"`
 	SmallInputs []string       `json:"smallInputs"`
 	Axe         []axeViolation `json:"axe"`
@@ -280,7 +281,7 @@ func (b *browserTab) checkLayout(page, axeSource string, rec *layoutRecord) {
 		}
 		where := fmt.Sprintf("%s at %dx%d, %s scheme (%s)", page, v.Width, v.Height, v.Scheme, shot)
 		if got.ScrollWidth > got.InnerWidth {
-			b.t.Errorf("%s: the page is %d px wide in a %d px window", where, got.ScrollWidth, got.InnerWidth)
+			b.t.Errorf("%s: the page is %d px wide in a %d px window: %s", where, got.ScrollWidth, got.InnerWidth, strings.Join(got.Wide, "; "))
 		}
 		for _, o := range got.Overlaps {
 			b.t.Errorf("%s: text overlaps: %s", where, o)
@@ -388,9 +389,19 @@ const layoutScript = `(async () => {
 		const r = el.getBoundingClientRect();
 		if (r.width < 12 || r.height < 12) small.push('#' + (el.id || el.name) + ' is ' + Math.round(r.width) + 'x' + Math.round(r.height) + ' px');
 	}
+	const wide = [];
+	const describe = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : '') +
+		(el.dataset.testid ? '[data-testid=' + el.dataset.testid + ']' : '');
+	if (document.documentElement.scrollWidth > window.innerWidth) {
+		for (const el of document.body.querySelectorAll('*')) {
+			const r = el.getBoundingClientRect();
+			if (r.right <= window.innerWidth + 1 || r.width === 0 || clip(el.parentElement).right <= window.innerWidth + 1) continue;
+			if (wide.length < 5) wide.push(describe(el) + ' reaches ' + Math.round(r.right) + ' px');
+		}
+	}
 	const res = await axe.run(document, {resultTypes: ['violations']});
 	const axeFound = res.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
 		id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 5).map(n => n.target.join(' ')),
 	}));
-	return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, overlaps, smallInputs: small, axe: axeFound};
+	return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, wide, overlaps, smallInputs: small, axe: axeFound};
 })()`
