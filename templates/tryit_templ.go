@@ -1717,7 +1717,7 @@ func TryStepResult(p TryProps, s TryStep) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if s.Token.ComparedTo != nil {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 144, "<div class=\"portal-cards portal-cards--wide\" data-testid=\"tokens-side-by-side\"><div><h4 class=\"ds-heading\" data-size=\"2xs\">Maskinporten token (sent)</h4>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 144, "<div class=\"portal-cards portal-cards--compare\" data-testid=\"tokens-side-by-side\"><div><h4 class=\"ds-heading\" data-size=\"2xs\">Maskinporten token (sent)</h4>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
