@@ -14,6 +14,9 @@ type Layout struct {
 	FlashKind string // "success", "warning", "danger", "info"
 	SignOut   string // URL of the sign-out action
 	Account   string // URL of the person's own account page
+	// PropagationNote shows the footer about Digdir's propagation delay, on the pages where
+	// integrations and keys change.
+	PropagationNote bool
 }
 
 // User is the signed-in person as the header shows them.

@@ -467,7 +467,7 @@ func rotationStart(p RotationProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for i, o := range p.OldChoices {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<div class=\"ds-field portal-check\"><input class=\"ds-input\" type=\"radio\" id=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<div class=\"ds-field\"><input class=\"ds-input\" type=\"radio\" id=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -784,7 +784,7 @@ func rotationAdd(p RotationProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "<div class=\"ds-field portal-check\"><input class=\"ds-input\" type=\"checkbox\" id=\"x5c\" name=\"x5c\" value=\"1\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "<div class=\"ds-field\"><input class=\"ds-input\" type=\"checkbox\" id=\"x5c\" name=\"x5c\" value=\"1\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1329,27 +1329,27 @@ func SignerPanel(p SignerProps, csrf, action, grantError string) templ.Component
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, "</label> <input class=\"ds-input\" type=\"file\" id=\"signer-file\" accept=\".pem,.key,.json,.jwk,.txt,application/json,application/x-pem-file\"></div><div class=\"portal-actions\"><button type=\"button\" class=\"ds-button\" data-variant=\"primary\" id=\"signer-sign\" data-testid=\"signer-sign\">Sign and send</button></div><p class=\"ds-paragraph\" data-size=\"sm\" role=\"status\" aria-live=\"polite\" data-signer-status data-testid=\"signer-status\"></p><noscript><p class=\"ds-paragraph\" data-size=\"sm\">Signing here needs JavaScript. Sign the grant elsewhere and paste it below.</p></noscript><details><summary class=\"ds-paragraph\" data-size=\"sm\">What is signed</summary><pre class=\"portal-code\" data-signer-view=\"header\" data-testid=\"grant-header\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, "</label> <input class=\"ds-input\" type=\"file\" id=\"signer-file\" accept=\".pem,.key,.json,.jwk,.txt,application/json,application/x-pem-file\"></div><div class=\"portal-actions\"><button type=\"button\" class=\"ds-button\" data-variant=\"primary\" id=\"signer-sign\" data-testid=\"signer-sign\">Sign and send</button></div><p class=\"ds-paragraph\" data-size=\"sm\" role=\"status\" aria-live=\"polite\" data-signer-status data-testid=\"signer-status\"></p><noscript><p class=\"ds-paragraph\" data-size=\"sm\">Signing here needs JavaScript. Sign the grant elsewhere and paste it below.</p></noscript><details><summary class=\"ds-paragraph\" data-size=\"sm\">What is signed</summary><pre class=\"portal-code\" tabindex=\"0\" data-signer-view=\"header\" data-testid=\"grant-header\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var57 string
 		templ_7745c5c3_Var57, templ_7745c5c3_Err = templ.JoinStringErrs(p.HeaderPretty)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `rotation.templ`, Line: 361, Col: 98}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `rotation.templ`, Line: 361, Col: 111}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var57))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "</pre><pre class=\"portal-code\" data-signer-view=\"claims\" data-testid=\"grant-claims\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "</pre><pre class=\"portal-code\" tabindex=\"0\" data-signer-view=\"claims\" data-testid=\"grant-claims\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var58 string
 		templ_7745c5c3_Var58, templ_7745c5c3_Err = templ.JoinStringErrs(p.ClaimsPretty)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `rotation.templ`, Line: 362, Col: 98}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `rotation.templ`, Line: 362, Col: 111}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var58))
 		if templ_7745c5c3_Err != nil {

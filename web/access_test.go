@@ -433,7 +433,7 @@ func TestSyncNowNeedsATeamRoleAndWaits(t *testing.T) {
 		synced bool
 	}{
 		{"a viewer may not", a.watcher, http.StatusForbidden, "", false},
-		{"a member may, and hears of the team's integrations only", a.dev, http.StatusSeeOther, "Your teams have 1 active integrations here", true},
+		{"a member may, and hears of the team's integrations only", a.dev, http.StatusSeeOther, "Your teams have 1 active integration here.", true},
 		{"a second press within the interval runs no sync", a.dev, http.StatusSeeOther, "the last sync ran at", false},
 		{"the interval is shared by everyone", a.admin, http.StatusSeeOther, "the last sync ran at", false},
 	}

@@ -121,7 +121,7 @@ func (s *Server) listIntegrations(c echo.Context) error {
 	case pg.Total == 0:
 		props.PageText = "No integrations."
 	case pg.Pages <= 1:
-		props.PageText = fmt.Sprintf("%d integrations.", pg.Total)
+		props.PageText = countOf(pg.Total, "integration", "integrations") + "."
 	default:
 		props.PageText = fmt.Sprintf("%d integrations, page %d of %d.", pg.Total, q.Page, pg.Pages)
 	}
@@ -178,20 +178,20 @@ func (s *Server) syncIntegrations(c echo.Context) error {
 	}
 	var msg string
 	if res.OrgWide {
-		msg = fmt.Sprintf("Synced %d integrations with Digdir in %s.", res.Integrations, res.Took.Round(time.Millisecond))
+		msg = fmt.Sprintf("Synced %s with Digdir in %s.", countOf(res.Integrations, "integration", "integrations"), res.Took.Round(time.Millisecond))
 		if res.Unowned > 0 {
-			msg += fmt.Sprintf(" %d are new and have no owning team.", res.Unowned)
+			msg += " " + countOf(res.Unowned, "is new and has", "are new and have") + " no owning team."
 		}
 		if res.Drifted > 0 {
-			msg += fmt.Sprintf(" %d were changed outside the portal.", res.Drifted)
+			msg += " " + countOf(res.Drifted, "was", "were") + " changed outside the portal."
 		}
 		if res.Privileged > 0 {
-			msg += fmt.Sprintf(" %d newly hold privileged scopes.", res.Privileged)
+			msg += " " + countOf(res.Privileged, "newly holds", "newly hold") + " privileged scopes."
 		}
 	} else {
-		msg = fmt.Sprintf("Synced with Digdir in %s. Your teams have %d active integrations here.", res.Took.Round(time.Millisecond), res.Integrations)
+		msg = fmt.Sprintf("Synced with Digdir in %s. Your teams have %s here.", res.Took.Round(time.Millisecond), countOf(res.Integrations, "active integration", "active integrations"))
 		if res.Drifted > 0 {
-			msg += fmt.Sprintf(" %d of them were changed outside the portal.", res.Drifted)
+			msg += " " + countOf(res.Drifted, "of them was", "of them were") + " changed outside the portal."
 		}
 	}
 	s.setFlash(c, "success", msg)

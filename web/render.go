@@ -34,6 +34,7 @@ func (s *Server) layout(c echo.Context, title, current string) templates.Layout 
 		return l
 	}
 	l.User = &templates.User{Name: p.Name, Email: p.Email, IsAdmin: p.IsAdmin()}
+	l.PropagationNote = strings.Contains(c.Path(), "/integrations") || c.Path() == keyOverviewURL
 	currentEnv := c.Param("env")
 	for _, e := range s.cfg.Envs {
 		link := "/envs/" + e.Name

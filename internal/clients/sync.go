@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,12 +265,12 @@ func (s *Service) syncOnce(ctx context.Context, e *envState, start time.Time) (S
 				return err
 			}
 		}
-		msg := fmt.Sprintf("%d integrations", len(list))
+		msg := countOf(len(list), "integration", "integrations")
 		if res.KeyErrors > 0 {
-			msg += fmt.Sprintf("; %d key sets could not be read and show what was last seen", res.KeyErrors)
+			msg += "; " + countOf(res.KeyErrors, "key set", "key sets") + " could not be read and " + pick(res.KeyErrors, "shows", "show") + " what was last seen"
 		}
 		if n := res.OtherCount(); n > 0 {
-			msg += fmt.Sprintf("; %d clients of other kinds left out", n)
+			msg += "; " + countOf(n, "client", "clients") + " of other kinds left out"
 		}
 		return store.PutSyncState(ctx, tx, store.SyncState{Env: e.Name, StartedAt: start, FinishedAt: s.now(),
 			OK: res.KeyErrors == 0, Message: msg, Clients: len(list), OtherKinds: res.OtherKinds})
@@ -566,4 +567,18 @@ func (s *Service) freshen(ctx context.Context, e *envState) {
 	if s.now().Sub(info.FinishedAt) > s.opts.MaxAge {
 		s.startSync(e)
 	}
+}
+
+// countOf writes a count with its noun in the singular or the plural: "1 integration",
+// "2 integrations".
+func countOf(n int, one, many string) string {
+	return strconv.Itoa(n) + " " + pick(n, one, many)
+}
+
+// pick is one when n is 1 and many otherwise.
+func pick(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -127,7 +127,7 @@ func (s *Service) Counts(ctx context.Context, p *auth.Principal, env string) (Co
 // withoutCounts is a sync's message without the organisation-wide number of integrations it
 // starts with, for people who see only their teams' integrations.
 func withoutCounts(info SyncInfo) string {
-	msg := strings.TrimPrefix(info.Message, fmt.Sprintf("%d integrations", info.Clients))
+	msg := strings.TrimPrefix(info.Message, countOf(info.Clients, "integration", "integrations"))
 	msg = strings.TrimPrefix(msg, "; ")
 	if msg == "" && info.OK {
 		return "synced"

@@ -255,17 +255,30 @@ func exampleGrant(issuer string, it store.Integration, keys []maskinporten.JWK, 
 			alg = keys[0].Alg
 		}
 	}
-	header, _ := json.MarshalIndent(map[string]string{"alg": alg, "kid": kid}, "", "  ")
+	header := indentJSON(map[string]string{"alg": alg, "kid": kid})
 	iat := now.Unix()
-	claims, _ := json.MarshalIndent(struct {
+	claims := indentJSON(struct {
 		Aud   string `json:"aud"`
 		Iss   string `json:"iss"`
 		Scope string `json:"scope"`
 		Iat   int64  `json:"iat"`
 		Exp   int64  `json:"exp"`
 		Jti   string `json:"jti"`
-	}{issuer, it.ClientID, strings.Join(it.Scopes, " "), iat, iat + 120, "<a new random value for every grant>"}, "", "  ")
-	return Example{Header: string(header), Claims: string(claims)}
+	}{issuer, it.ClientID, strings.Join(it.Scopes, " "), iat, iat + 120, "<a new random value for every grant>"})
+	return Example{Header: header, Claims: claims}
+}
+
+// indentJSON writes v as indented JSON the way a person types it: without the \u003c escapes
+// json.Marshal uses to make JSON safe inside HTML (the templates escape it for HTML already).
+func indentJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // deactivation finds the portal's record of deactivating a client: one indexed read of the
