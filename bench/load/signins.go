@@ -35,7 +35,6 @@ type stormResult struct {
 	transportErrors  int
 }
 
-
 // runStorm measures a calm window of calm, then the storm for stormFor.
 func runStorm(ctx context.Context, base, tokenURL string, pid int, tr http.RoundTripper, rec *benchutil.Recorder, s *seeded,
 	reader *session, n int, calm, stormFor time.Duration, rssIdle int64) (*stormResult, error) {
