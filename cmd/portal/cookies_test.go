@@ -16,7 +16,7 @@ import (
 func TestCookiesUnderHTTPSPublicURL(t *testing.T) {
 	dir := t.TempDir()
 	env := func(string) string { return "" }
-	if err := run(t.Context(), []string{"user", "add", "--data", dir, "--email", "ada@example.no", "--name", "Ada", "--role", "admin"},
+	if err := run(t.Context(), []string{"user", "add", "--data", dir, "--email", "ada@example.no", "--name", "Ada", "--role", "member"}, // a member: no second factor to enrol first
 		env, strings.NewReader("correct horse battery\n"), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,16 @@ var actionWords = map[string]string{
 
 	"audit.export": "Exported the audit trail",
 
+	ActionTOTPEnrol:        "Set up an authenticator app",
+	ActionPasskeyEnrol:     "Added a passkey",
+	ActionFactorRemove:     "Removed a second factor",
+	ActionRecoveryCodes:    "Made new recovery codes",
+	ActionFactorReset:      "Reset a person's second factors",
+	ActionSecondFactor:     "Gave a second factor at sign-in",
+	ActionRecoveryCodeUse:  "Signed in with a recovery code",
+	ActionPasskeySignIn:    "Signed in with a passkey",
+	ActionPasskeyCloneSeen: "Presented a passkey whose counter went backwards",
+
 	"integration.create":                    "Created an integration",
 	"integration.update":                    "Edited an integration",
 	"integration.assign":                    "Gave an integration to a team",
