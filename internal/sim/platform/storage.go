@@ -177,10 +177,10 @@ func (p *Platform) listInstances(w http.ResponseWriter, r *http.Request) {
 			" Use the next link of the previous page as it is; a token is two integers separated by ';'.")
 		return
 	}
-	// From here on Storage fails inside the repository, which the controller reports as a 500
-	// carrying the exception message.
+	// Storage passes a negative size on to its database, which fails with a 500 ("2201W: LIMIT
+	// must not be negative"); the simulator answers 400, as for the continuation token above.
 	if *iq.size < 0 {
-		writeJSONString(w, http.StatusInternalServerError, "2201W: LIMIT must not be negative")
+		writeJSONString(w, http.StatusBadRequest, "Invalid size: "+strconv.FormatInt(*iq.size, 10)+". Give a page size of 0 or more, or leave size out for 100.")
 		return
 	}
 	sq.withKeyset(ks)

@@ -302,6 +302,7 @@ func TestStorageErrors(t *testing.T) {
 			`"Invalid continuationToken: The input string 'y' was not in a correct format. Use the next link of the previous page as it is; a token is two integers separated by ';'."`},
 		{"continuation token ticks out of range", tok, "?org=ttd&continuationToken=-1%3B2", nil, 400,
 			`"Invalid continuationToken: Ticks must be between DateTime.MinValue.Ticks and DateTime.MaxValue.Ticks. (Parameter 'ticks') Use the next link of the previous page as it is; a token is two integers separated by ';'."`},
+		{"negative size", tok, "?org=ttd&size=-1", nil, 400, `"Invalid size: -1. Give a page size of 0 or more, or leave size out for 100."`},
 		{"token without separator is ignored", tok, "?org=ttd&size=1&continuationToken=whatever", nil, 200, ""},
 	}
 	for _, tt := range tests {
