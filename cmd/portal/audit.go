@@ -122,10 +122,9 @@ func validHash(h string) bool {
 }
 
 // publishAuditHead logs the chain's head, so copies of it exist outside the database: `portal
-// audit verify --heads` checks the chain against them. The event number is also on /metrics
-// (portal_audit_chain_verified_event_id, once verified); the hash is only in the log, since a
-// label that changes with every event would make a new series each time.
-func publishAuditHead(ctx context.Context, l *audit.Log, log *slog.Logger) {
+// audit verify --heads` checks the chain against them. It also reports it to onPublish (the
+// metrics, which show the last published head on /metrics); onPublish may be nil.
+func publishAuditHead(ctx context.Context, l *audit.Log, log *slog.Logger, onPublish func(audit.Head)) {
 	h, err := l.Head(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -134,10 +133,13 @@ func publishAuditHead(ctx context.Context, l *audit.Log, log *slog.Logger) {
 		return
 	}
 	log.Info(headMessage, "id", h.ID, "hash", h.Hash)
+	if onPublish != nil {
+		onPublish(h)
+	}
 }
 
 // publishAuditHeads publishes the head every period until ctx ends.
-func publishAuditHeads(ctx context.Context, l *audit.Log, log *slog.Logger, every time.Duration) {
+func publishAuditHeads(ctx context.Context, l *audit.Log, log *slog.Logger, every time.Duration, onPublish func(audit.Head)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -145,7 +147,7 @@ func publishAuditHeads(ctx context.Context, l *audit.Log, log *slog.Logger, ever
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			publishAuditHead(ctx, l, log)
+			publishAuditHead(ctx, l, log, onPublish)
 		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -185,5 +188,46 @@ func TestAuditHeadPublishedAtStart(t *testing.T) {
 	rewriteConsistently(t, dir)
 	if out, _, err := runOnce(t, []string{"audit", "verify", "--data", dir, "--heads", file}, nil, ""); !errors.Is(err, errAuditBroken) {
 		t.Fatalf("a rewrite after the start went unnoticed: %v\n%s", err, out)
+	}
+}
+
+// TestAuditHeadOnMetrics: /metrics shows the head last published, number and hash, the same as
+// the log line, so a scraper keeps copies of it too.
+func TestAuditHeadOnMetrics(t *testing.T) {
+	t.Parallel()
+	dir, _ := headsTrail(t, 3)
+	token := strings.Repeat("m", 32)
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"metrics_token": "`+token+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	var scraped string
+	err, logs := serveBriefly(t, dir, func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("scrape: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		scraped = string(b)
+	}, "--config", cfg, "--addr", addr, "--log-format", "json")
+	if err != nil {
+		t.Fatalf("serve: %v\n%s", err, logs)
+	}
+	m := regexp.MustCompile(`"msg":"audit chain head","id":(\d+),"hash":"([0-9a-f]{64})"`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no head in the log:\n%s", logs)
+	}
+	for _, want := range []string{
+		"portal_audit_chain_published_head_event_id " + m[1],
+		`portal_audit_chain_published_head_info{hash="` + m[2] + `",id="` + m[1] + `"} 1`,
+	} {
+		if !strings.Contains(scraped, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, scraped)
+		}
 	}
 }

@@ -322,7 +322,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := recordStart(ctx, db, cfg, log); err != nil {
 		return fmt.Errorf("record the start in the audit trail: %w", err)
 	}
-	publishAuditHead(ctx, audit.NewLog(db, nil), log)
+	var startHead *audit.Head
+	publishAuditHead(ctx, audit.NewLog(db, nil), log, func(h audit.Head) { startHead = &h })
 
 	// The simulators start first and stop last, so the portal never sees them vanish while
 	// it still serves.
@@ -395,7 +396,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	go sweepSessions(ctx, app.sessions, log)
 	go flushThrottled(ctx, app.auth, log)
 	go catchUpAuditChain(ctx, audit.NewLog(db, nil), log)
-	go publishAuditHeads(ctx, audit.NewLog(db, nil), log, time.Hour)
+	setHead := func(h audit.Head) { app.metrics.SetPublishedHead(metrics.Head{ID: h.ID, Hash: h.Hash}) }
+	if startHead != nil {
+		setHead(*startHead)
+	}
+	go publishAuditHeads(ctx, audit.NewLog(db, nil), log, time.Hour, setHead)
 	go app.clients.RunSyncs(ctx, time.Duration(cfg.SyncInterval))
 	go logKeyExpiries(ctx, app.clients, log, expiryWarner{clients: app.clients, db: db, notify: app.notifier, log: log}.warnFunc())
 
@@ -430,6 +435,7 @@ type portal struct {
 	tryit    *tryit.Service
 	log      *slog.Logger
 	notifier *notify.Notifier
+	metrics  *metrics.Metrics // the registry /metrics serves
 
 	generator *keys.Generator
 }
@@ -585,7 +591,7 @@ func buildPortal(cfg Config, db *store.DB, log *slog.Logger, public string) (*po
 		notifier.Close(context.Background())
 		return nil, err
 	}
-	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, tryit: trySvc, log: log, generator: gen,
+	return &portal{handler: srv.Handler(), sessions: sessions, auth: authSvc, clients: clientsSvc, tryit: trySvc, log: log, generator: gen, metrics: m,
 		notifier: notifier}, nil
 }
 

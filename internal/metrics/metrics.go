@@ -8,6 +8,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,18 @@ type Metrics struct {
 	requests *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	head     atomic.Pointer[Head] // the audit chain head last published
 }
+
+// Head is an audit chain head as published (at start and every hour), so that copies of it
+// exist outside the database.
+type Head struct {
+	ID   int64
+	Hash string
+}
+
+// SetPublishedHead records the audit chain head just published; /metrics shows it until the next.
+func (m *Metrics) SetPublishedHead(h Head) { m.head.Store(&h) }
 
 // New returns metrics in a registry of their own, with the Go runtime and process collectors.
 func New() *Metrics {
@@ -78,6 +90,9 @@ func (m *Metrics) ObserveRequest(method, route string, status int, d time.Durati
 // Handler serves the registry's series together with the state read for this scrape.
 func (m *Metrics) Handler(s Snapshot) http.Handler {
 	scrape := prometheus.NewRegistry()
+	if h := m.head.Load(); h != nil {
+		s.Head = h
+	}
 	scrape.MustRegister(snapshotCollector{s})
 	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, scrape}, promhttp.HandlerOpts{})
 }

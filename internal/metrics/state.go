@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ type Snapshot struct {
 	Syncs []Sync
 	Chain *Chain // nil: no audit log to read
 	Keys  []KeyExpiry
+	Head  *Head // the audit chain head last published; nil before the first
 }
 
 // Sync is the outcome of an environment's last sync of its mirror.
@@ -50,6 +52,11 @@ var (
 		"Integrations the environment's last sync found upstream and mirrored.", []string{"env"}, nil)
 	chainVerified = prometheus.NewDesc("portal_audit_chain_verified_event_id",
 		"The newest audit event the hash chain is verified up to.", nil, nil)
+	headID = prometheus.NewDesc("portal_audit_chain_published_head_event_id",
+		"The audit event at the head of the chain when it was last published (at start and every hour).", nil, nil)
+	// The hash changes only when a head is published, so this makes about one series an hour.
+	headHash = prometheus.NewDesc("portal_audit_chain_published_head_info",
+		"The hash of the audit chain head last published, as a label; compare with portal audit verify --heads.", []string{"id", "hash"}, nil)
 	chainOK = prometheus.NewDesc("portal_audit_chain_ok",
 		"Whether the audit hash chain verifies (1) or is broken after the verified event (0).", nil, nil)
 	keyExpiry = prometheus.NewDesc("portal_key_expiry_timestamp_seconds",
@@ -82,6 +89,10 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		if !s.LastOKAt.IsZero() {
 			gauge(syncLastOK, unix(s.LastOKAt), s.Env)
 		}
+	}
+	if h := c.s.Head; h != nil {
+		gauge(headID, float64(h.ID))
+		gauge(headHash, 1, strconv.FormatInt(h.ID, 10), h.Hash)
 	}
 	if chain := c.s.Chain; chain != nil {
 		gauge(chainVerified, float64(chain.VerifiedThrough))
