@@ -139,17 +139,8 @@ func publishAuditHead(ctx context.Context, l *audit.Log, log *slog.Logger, onPub
 }
 
 // publishAuditHeads publishes the head every period until ctx ends.
-func publishAuditHeads(ctx context.Context, l *audit.Log, log *slog.Logger, every time.Duration, onPublish func(audit.Head)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			publishAuditHead(ctx, l, log, onPublish)
-		}
-	}
+func publishAuditHeads(ctx context.Context, l *audit.Log, log *slog.Logger, period time.Duration, onPublish func(audit.Head)) {
+	every(ctx, period, func() { publishAuditHead(ctx, l, log, onPublish) })
 }
 
 // catchUpAuditChain verifies, batch by batch, the audit events no checkpoint covers yet (after

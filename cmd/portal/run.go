@@ -613,33 +613,33 @@ func announceSetup(ctx context.Context, a *auth.Service, public string, log *slo
 // flushThrottled records the counts of refused sign-ins whose window has ended, one audit
 // event per address or account and window.
 func flushThrottled(ctx context.Context, a *auth.Service, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.FlushThrottled(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("record throttled sign-ins", "err", err)
-			}
+	every(ctx, time.Minute, func() {
+		if err := a.FlushThrottled(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("record throttled sign-ins", "err", err)
 		}
-	}
+	})
 }
 
 func sweepSessions(ctx context.Context, s *auth.SessionStore, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+	every(ctx, 10*time.Minute, func() {
+		if n, err := s.DeleteStale(ctx); err != nil {
+			log.Warn("sweep sessions", "err", err)
+		} else if n > 0 {
+			log.Info("swept stale sessions", "count", n)
+		}
+	})
+}
+
+// every runs f each period until ctx ends (not at once: start-up does its own first round).
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := s.DeleteStale(ctx); err != nil {
-				log.Warn("sweep sessions", "err", err)
-			} else if n > 0 {
-				log.Info("swept stale sessions", "count", n)
-			}
+			f()
 		}
 	}
 }

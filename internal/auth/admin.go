@@ -106,7 +106,7 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, email, name, rol
 	if len(f) > 0 {
 		return store.User{}, "", problem.Invalid("Check the fields marked below.", f)
 	}
-	token, hash, err := newToken()
+	token, hash, err := NewToken()
 	if err != nil {
 		return store.User{}, "", err
 	}
@@ -135,7 +135,7 @@ func (s *Service) NewPasswordLink(ctx context.Context, p *Principal, userID int6
 	if err := requireAdmin(p); err != nil {
 		return "", err
 	}
-	token, hash, err := newToken()
+	token, hash, err := NewToken()
 	if err != nil {
 		return "", err
 	}
@@ -371,7 +371,7 @@ func (s *Service) SetPasswordWithLink(ctx context.Context, token, pw, confirm st
 	now := s.now()
 	var u store.User
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		t, err := store.UseToken(ctx, tx, hashToken(token), "set_password", now)
+		t, err := store.UseToken(ctx, tx, HashToken(token), "set_password", now)
 		if err != nil {
 			return problem.Wrap(problem.KindNotFound, "This link is not valid: it was used already or has expired. Ask an administrator for a new one.", err)
 		}

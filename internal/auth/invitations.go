@@ -69,7 +69,7 @@ func (s *Service) Invite(ctx context.Context, p *Principal, teamID int64, email,
 	if len(f) > 0 {
 		return store.Invitation{}, "", problem.Invalid("Check the fields marked below.", f)
 	}
-	token, hash, err := newToken()
+	token, hash, err := NewToken()
 	if err != nil {
 		return store.Invitation{}, "", err
 	}
@@ -167,7 +167,7 @@ func (s *Service) InvitationByToken(ctx context.Context, token string) (PendingI
 	if token == "" {
 		return PendingInvitation{}, errInvitationGone
 	}
-	inv, err := s.db.InvitationByHash(ctx, hashToken(token))
+	inv, err := s.db.InvitationByHash(ctx, HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return PendingInvitation{}, problem.Wrap(problem.KindNotFound, errInvitationGone.Message, err)
 	}
@@ -238,7 +238,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, p *Principal, token stri
 	now := s.now()
 	var res Acceptance
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		inv, err := store.InvitationByHashTx(ctx, tx, hashToken(token))
+		inv, err := store.InvitationByHashTx(ctx, tx, HashToken(token))
 		if errors.Is(err, store.ErrNotFound) || err == nil && !open(inv, now) {
 			return errInvitationGone
 		}

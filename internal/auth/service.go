@@ -115,17 +115,17 @@ func (s *Service) LinksByEmail() bool { return s.opts.LinksByEmail }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
-// newToken returns a random URL-safe token and the hash that is stored in its place.
-func newToken() (token, hash string, err error) {
+// NewToken returns a random URL-safe token and the hash that is stored in its place.
+func NewToken() (token, hash string, err error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", "", fmt.Errorf("random token: %w", err)
 	}
 	token = base64.RawURLEncoding.EncodeToString(b)
-	return token, hashToken(token), nil
+	return token, HashToken(token), nil
 }
 
-func hashToken(token string) string {
+func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
@@ -148,7 +148,7 @@ func (s *Service) NeedsSetup(ctx context.Context) (bool, error) {
 
 // CreateSetupToken issues the one-time first-run token; it refuses once a user exists.
 func (s *Service) CreateSetupToken(ctx context.Context) (string, error) {
-	token, hash, err := newToken()
+	token, hash, err := NewToken()
 	if err != nil {
 		return "", err
 	}
@@ -171,7 +171,7 @@ func (s *Service) CreateSetupToken(ctx context.Context) (string, error) {
 
 // CheckToken reports whether a single-use token is currently usable for purpose, without using it.
 func (s *Service) CheckToken(ctx context.Context, token, purpose string) error {
-	t, err := s.db.TokenByHash(ctx, hashToken(token))
+	t, err := s.db.TokenByHash(ctx, HashToken(token))
 	if err != nil || t.Purpose != purpose || !t.UsedAt.IsZero() || !s.now().Before(t.ExpiresAt) {
 		return problem.New(problem.KindNotFound, "This link is not valid: it was used already, has expired, or was mistyped. Ask an administrator for a new one.")
 	}
@@ -259,7 +259,7 @@ func (s *Service) CompleteSetup(ctx context.Context, token string, a NewAccount,
 		if n > 0 {
 			return problem.New(problem.KindConflict, "The portal is already set up. Sign in instead.")
 		}
-		if _, err := store.UseToken(ctx, tx, hashToken(token), "setup", now); err != nil {
+		if _, err := store.UseToken(ctx, tx, HashToken(token), "setup", now); err != nil {
 			return problem.Wrap(problem.KindNotFound, "This setup link is not valid: it was used already or has expired. Restart the portal for a new one.", err)
 		}
 		u = store.User{Email: a.Email, Name: a.Name, Role: RoleAdmin, PasswordHash: hash, CreatedVia: store.ViaSetup}

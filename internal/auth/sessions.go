@@ -104,7 +104,7 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		return sess, nil // tampered or signed with a retired key: start afresh
 	}
 	ctx := r.Context()
-	row, err := s.db.SessionByHash(ctx, hashToken(id))
+	row, err := s.db.SessionByHash(ctx, HashToken(id))
 	if errors.Is(err, store.ErrNotFound) {
 		return sess, nil
 	}
@@ -137,7 +137,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	ctx := r.Context()
 	if sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
-			if err := s.db.DeleteSession(ctx, hashToken(sess.ID)); err != nil {
+			if err := s.db.DeleteSession(ctx, HashToken(sess.ID)); err != nil {
 				return err
 			}
 		}
@@ -157,7 +157,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	}
 	id := base64.RawURLEncoding.EncodeToString(b)
 	now := s.opts.Now()
-	if err := s.db.InsertSession(ctx, store.Session{IDHash: hashToken(id), UserID: userID, CreatedAt: now, LastSeenAt: now,
+	if err := s.db.InsertSession(ctx, store.Session{IDHash: HashToken(id), UserID: userID, CreatedAt: now, LastSeenAt: now,
 		Address: truncate(clientAddress(r), 64), UserAgent: truncate(r.UserAgent(), 256)}); err != nil {
 		return err
 	}

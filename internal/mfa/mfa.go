@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -392,20 +391,6 @@ func firstRecoveryCodes(ctx context.Context, tx *sql.Tx, userID int64) ([]string
 }
 
 // ---- helpers ----
-
-func newID() (id, hash string, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", fmt.Errorf("random id: %w", err)
-	}
-	id = base64.RawURLEncoding.EncodeToString(b)
-	return id, hashID(id), nil
-}
-
-func hashID(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 

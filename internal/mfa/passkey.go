@@ -96,7 +96,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, p *auth.Principa
 	if err != nil {
 		return nil, fmt.Errorf("passkey registration: %w", err)
 	}
-	_, hash, err := newID()
+	_, hash, err := auth.NewToken()
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +317,7 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context) (string, []byte, error
 	if err != nil {
 		return "", nil, err
 	}
-	id, hash, err := newID()
+	id, hash, err := auth.NewToken()
 	if err != nil {
 		return "", nil, err
 	}
@@ -336,7 +336,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, id string, body []byt
 		return 0, errNoPasskeys
 	}
 	now := s.now()
-	c, err := s.db.Challenge(ctx, hashID(id), purposePasskeyIn, now)
+	c, err := s.db.Challenge(ctx, auth.HashToken(id), purposePasskeyIn, now)
 	if isNotFound(err) || id == "" {
 		return 0, problem.New(problem.KindUnauthenticated, "The passkey sign-in took too long. Try again.")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"portal/internal/audit"
+	"portal/internal/auth"
 	"portal/internal/problem"
 	"portal/internal/store"
 )
@@ -42,7 +43,7 @@ type Pending struct {
 // StartSignIn records a half-finished sign-in after a right password and returns the id the
 // browser keeps in a cookie until the second factor is given.
 func (s *Service) StartSignIn(ctx context.Context, userID int64, next string) (string, error) {
-	id, hash, err := newID()
+	id, hash, err := auth.NewToken()
 	if err != nil {
 		return "", err
 	}
@@ -59,7 +60,7 @@ func (s *Service) pending(ctx context.Context, id string) (store.FactorChallenge
 	if id == "" {
 		return store.FactorChallenge{}, pd, store.User{}, errPendingGone
 	}
-	c, err := s.db.Challenge(ctx, hashID(id), purposeSignIn, s.now())
+	c, err := s.db.Challenge(ctx, auth.HashToken(id), purposeSignIn, s.now())
 	if isNotFound(err) {
 		return c, pd, store.User{}, errPendingGone
 	}
@@ -100,7 +101,7 @@ func (s *Service) CancelSignIn(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
-	return s.db.DeleteChallenge(ctx, hashID(id))
+	return s.db.DeleteChallenge(ctx, auth.HashToken(id))
 }
 
 var (
